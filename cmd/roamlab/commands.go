@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/roamnet/roam/testbed"
 )
@@ -159,7 +161,7 @@ func cmdExec(args []string) int {
 		var cmd *exec.Cmd
 		if cmd, err = l.Command(name, fs.Args()...); err == nil {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			err = cmd.Run()
+			err = runForwardingSignals(cmd)
 			var exit *exec.ExitError
 			if errors.As(err, &exit) {
 				return exit.ExitCode()
@@ -174,6 +176,27 @@ func cmdExec(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// runForwardingSignals runs cmd and passes the signals a user sends roamlab
+// on to it, as if roamlab were not in between.
+func runForwardingSignals(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case err := <-done:
+			return err
+		}
+	}
 }
 
 func cmdLink(args []string) error {

@@ -1,0 +1,119 @@
+// Package labtest runs roamlab labs from tests: the root check that never
+// skips under CI, the roamlab binary, and deploys that are always destroyed.
+package labtest
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips a test that needs root when not root, except under
+// CI=true, where it fails: CI runs as root and must run every lab test.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root (network namespaces); CI=true runs as root and never skips")
+	}
+	t.Skip("needs root (network namespaces)")
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Roamlab returns the roamlab binary: $ROAMLAB_BIN (set by make test), or one
+// built once per test process from this checkout.
+func Roamlab(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("ROAMLAB_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "roamlab-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "roamlab")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/roamlab")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build roamlab: %v", buildErr)
+	}
+	return buildPath
+}
+
+// RepoRoot is the checkout this package is in.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Result is what a roamlab command printed and how it exited.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs roamlab with args (bounded to two minutes) and returns what it did.
+func Run(t testing.TB, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(Roamlab(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("roamlab %s: %v", strings.Join(args, " "), err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	err := cmd.Wait()
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.Code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("roamlab %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// MustRun runs roamlab and fails the test unless it exits 0.
+func MustRun(t testing.TB, args ...string) string {
+	t.Helper()
+	r := Run(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("roamlab %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// Deploy deploys the lab in file and destroys it when the test ends, pass or fail.
+func Deploy(t testing.TB, file string) {
+	t.Helper()
+	RequireRoot(t)
+	t.Cleanup(func() {
+		if r := Run(t, "destroy", "-t", file); r.Code != 0 {
+			t.Errorf("destroy %s: exit %d: %s", file, r.Code, r.Stderr)
+		}
+	})
+	MustRun(t, "deploy", "-t", file)
+}
