@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // NodeInfo is what inspect shows of a node.
@@ -25,7 +26,9 @@ type NodeInfo struct {
 // IfaceInfo is one interface of a node (loopback left out).
 type IfaceInfo struct {
 	Name      string   `json:"name"`
-	State     string   `json:"state"` // operational state: up, down, lowerlayerdown...
+	State     string   `json:"state"`    // operational state: up, down, ...
+	Admin     bool     `json:"admin_up"` // set up by its node
+	Carrier   bool     `json:"carrier"`  // has carrier (a veth: its peer is up)
 	MAC       string   `json:"mac,omitempty"`
 	MTU       int      `json:"mtu"`
 	Addresses []string `json:"addresses"`
@@ -80,7 +83,8 @@ func (l *Lab) interfaces(node string) ([]IfaceInfo, error) {
 		if a.Name == "lo" {
 			continue
 		}
-		info := IfaceInfo{Name: a.Name, State: a.OperState.String(), MTU: a.MTU, Peer: peers[a.Name], Addresses: []string{}}
+		info := IfaceInfo{Name: a.Name, State: a.OperState.String(), MTU: a.MTU, Peer: peers[a.Name], Addresses: []string{},
+			Admin: a.Flags&net.FlagUp != 0, Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0}
 		if len(a.HardwareAddr) > 0 {
 			info.MAC = a.HardwareAddr.String()
 		}

@@ -42,6 +42,9 @@ func printInspect(labs []*testbed.Lab, format string) error {
 				lab, name, kind, state, procs = "", "", "", "", ""
 			}
 			link := ifc.State
+			if ifc.Admin && !ifc.Carrier {
+				link += " (no carrier)"
+			}
 			if ifc.Cut != "" {
 				link += " (cut: " + ifc.Cut + ")"
 			}
