@@ -1,0 +1,83 @@
+# roam: build, test and try out the daemon and its testbed.
+# `make test` and `make demo` need root (network namespaces) and install
+# missing Debian packages first (`make deps`).
+
+SHELL := /bin/bash
+GO ?= go
+
+.DEFAULT_GOAL := build
+.PHONY: build test demo bench lint deps clean
+
+# command:package for every program the tests and the demo run.
+DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
+	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
+	unshare:util-linux mount:mount
+
+ROAMLAB := $(CURDIR)/bin/roamlab
+
+# One binary per main package under cmd/: bin/roamlab, later bin/roamd, bin/roamctl.
+build:
+	@mkdir -p bin
+	@for d in $(wildcard cmd/*); do \
+		[ -d "$$d" ] || continue; \
+		[ "$$($(GO) list -e -f '{{.Name}}' "./$$d")" = main ] || continue; \
+		echo "$(GO) build -o bin/$${d#cmd/} ./$$d"; \
+		$(GO) build -o "bin/$${d#cmd/}" "./$$d" || exit 1; \
+	done
+
+# Prints go test's own output; the exit status is go test's. Under CI=true
+# (CI runs as root) any skipped test fails the run: skips are only for non-root.
+test: deps build
+	@echo "ROAMLAB_BIN=$(ROAMLAB) $(GO) test -count=1 -timeout 25m -v ./..."
+	@export ROAMLAB_BIN='$(ROAMLAB)'; \
+	$(GO) test -count=1 -timeout 25m -v ./... 2>&1 | tee bin/test.log; \
+	status=$${PIPESTATUS[0]}; \
+	if [ "$${CI:-}" = true ] && grep -qE '^[[:space:]]*--- SKIP: ' bin/test.log; then \
+		echo "make test: CI=true and these tests were skipped (CI runs as root; nothing may skip):"; \
+		grep -E '^[[:space:]]*--- SKIP: ' bin/test.log; \
+		[ "$$status" -ne 0 ] || status=1; \
+	fi; \
+	exit "$$status"
+
+demo: deps build
+	ROAMLAB='$(ROAMLAB)' bash testbed/demo.sh
+
+bench: build
+	ROAMLAB_BIN='$(ROAMLAB)' $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+lint:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need 'gofmt -w':"; echo "$$unformatted"; exit 1; \
+	fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# Installs the Debian packages of DEPS that are missing (root only) and
+# downloads the Go modules.
+deps:
+	@command -v $(GO) >/dev/null || { \
+		echo "make deps: '$(GO)' not found: install Go (https://go.dev/dl; 1.21 or newer fetches the version go.mod asks for)"; \
+		exit 1; }
+	@export PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin"; \
+	missing=""; \
+	for dep in $(DEPS); do \
+		cmd="$${dep%%:*}"; pkg="$${dep#*:}"; \
+		command -v "$$cmd" >/dev/null 2>&1 && continue; \
+		case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg" ;; esac; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "make deps: missing Debian packages:$$missing"; \
+		echo "make deps: run as root (sudo make deps), or: sudo apt-get install$$missing"; \
+		exit 1; \
+	fi; \
+	echo "make deps: installing$$missing"; \
+	apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+	$(GO) mod download
+
+# Destroys every deployed lab (when roamlab was built), then removes bin/.
+clean:
+	@if [ -x bin/roamlab ]; then bin/roamlab destroy --all || true; fi
+	rm -rf bin

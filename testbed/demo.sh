@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# A tour of the testbed (make demo): deploys the NAT lab, pings through it
+# with and without an impaired link, cuts and repairs a link, and destroys the
+# lab on exit, also when a step fails or on Ctrl-C. Needs root.
+#
+# ROAMLAB selects the roamlab binary (default: bin/roamlab, as built by make).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROAMLAB=${ROAMLAB:-bin/roamlab}
+TOPO=testbed/labs/nat.clab.yml
+HUB=203.0.113.1 # the hub's address on the "internet" bridge
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# run prints a roamlab command line, then runs it.
+run() {
+	printf '$ roamlab %s\n' "$*"
+	"$ROAMLAB" "$@"
+}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "demo: needs root (network namespaces); run: sudo make demo" >&2
+	exit 1
+fi
+if [[ ! -x $ROAMLAB ]]; then
+	echo "demo: $ROAMLAB not found; run: make build" >&2
+	exit 1
+fi
+
+capture=$(mktemp)
+dump_pid=
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ -n $dump_pid ]]; then
+		kill "$dump_pid" 2>/dev/null || true
+	fi
+	step "Destroying the lab (namespaces, links and processes)"
+	if ! run destroy -t "$TOPO"; then
+		echo "demo: destroy failed; run: $ROAMLAB destroy -t $TOPO" >&2
+		rc=1
+	fi
+	rm -f "$capture"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "Deploying $TOPO: a hub on an \"internet\" bridge, host1 and host2 each behind its own NAT"
+run deploy -t "$TOPO"
+
+step "The lab's nodes, their interfaces and addresses"
+run inspect -t "$TOPO"
+
+step "host1 (192.0.2.2) pings the hub ($HUB) through nat1; the hub captures what arrives"
+# The hub listens for the echo requests of others (its own replies are left out).
+"$ROAMLAB" exec -t "$TOPO" -n hub -- timeout 10 tcpdump -n -l -c 3 -i eth1 \
+	icmp and not src host "$HUB" >"$capture" 2>&1 &
+dump_pid=$!
+sleep 1
+run exec -t "$TOPO" -n host1 -- ping -c 5 -i 0.2 "$HUB"
+
+step "What the hub saw: the source is nat1's public address 203.0.113.11, not host1's 192.0.2.2"
+wait "$dump_pid" || true
+dump_pid=
+grep ' IP ' "$capture" || cat "$capture"
+
+step "Impairing nat1's uplink (egress of nat1:eth1): 50 ms delay, 5 ms jitter, 10 % loss"
+run tools netem set -t "$TOPO" -n nat1 -i eth1 --delay 50ms --jitter 5ms --loss 10
+run tools netem show -t "$TOPO" -n nat1
+
+step "host1 pings the hub again, 20 pings 0.1 s apart: RTT about 50 ms higher, some loss"
+run exec -t "$TOPO" -n host1 -- ping -c 20 -i 0.1 "$HUB"
+
+step "Clearing the impairment (netem set without impairment flags)"
+run tools netem set -t "$TOPO" -n nat1 -i eth1
+run tools netem show -t "$TOPO" -n nat1
+
+step "Cutting nat1's uplink: host1's pings get no reply"
+run link set -t "$TOPO" -n nat1 -i eth1 --down
+if run exec -t "$TOPO" -n host1 -- ping -c 3 -i 0.2 -w 2 "$HUB"; then
+	echo "demo: a ping got through the cut link" >&2
+	exit 1
+fi
+echo "(no replies: the link is cut, as expected)"
+
+step "Repairing the link: host1 reaches the hub again"
+run link set -t "$TOPO" -n nat1 -i eth1 --up
+run exec -t "$TOPO" -n host1 -- ping -c 5 -i 0.2 "$HUB"
+
+step "Done"
