@@ -356,3 +356,12 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func mustTopology(t *testing.T, file string) *testbed.Topology {
+	t.Helper()
+	topo, err := testbed.LoadTopology(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}

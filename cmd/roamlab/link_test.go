@@ -11,7 +11,7 @@ import (
 )
 
 // pingStats runs ping in node and returns the received count and mean RTT.
-func pingStats(t *testing.T, file, node string, args ...string) (received int, avgMs float64) {
+func pingStats(t testing.TB, file, node string, args ...string) (received int, avgMs float64) {
 	t.Helper()
 	r := labtest.Run(t, append([]string{"exec", "-t", file, "-n", node, "--", "ping", "-q"}, args...)...)
 	if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(r.Stdout); m != nil {

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/roamnet/roam/testbed/labtest"
+)
+
+// BenchmarkEmulatorAccuracy measures the link emulator as a user would, with
+// ping across the pair lab: requested vs measured delay (ping at 100/s and
+// flood at ~10 000/s) and loss over 1 000 probes. The delay figures are the
+// mean RTT minus the unimpaired baseline, with the delay set on one end.
+// Run with: make bench (or go test -run '^$' -bench EmulatorAccuracy -benchtime 1x ./cmd/roamlab)
+func BenchmarkEmulatorAccuracy(b *testing.B) {
+	file := labFile("pair")
+	labtest.Deploy(b, file)
+	target := "198.51.100.2"
+	set := func(args ...string) {
+		labtest.MustRun(b, append([]string{"tools", "netem", "set", "-t", file, "-n", "a", "-i", "eth1"}, args...)...)
+	}
+	ping := func(args ...string) (int, float64) {
+		return pingStats(b, file, "a", append(args, target)...)
+	}
+	for range b.N {
+		set()
+		_, base := ping("-c", "200", "-i", "0.01")
+		for _, d := range []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond} {
+			set("--delay", d.String())
+			got, avg := ping("-c", "200", "-i", "0.01")
+			b.ReportMetric(avg-base, fmt.Sprintf("ms_measured_for_%s@100pps", d))
+			if got != 200 {
+				b.Errorf("delay %s: %d/200 replies", d, got)
+			}
+			got, avg = ping("-c", "10000", "-i", "0.0001", "-W", "2")
+			b.ReportMetric(avg-base, fmt.Sprintf("ms_measured_for_%s@10kpps", d))
+			b.ReportMetric(float64(got), fmt.Sprintf("replies_of_10000_for_%s@10kpps", d))
+		}
+		for _, loss := range []float64{1, 5, 10, 20, 50} {
+			set("--loss", fmt.Sprint(loss))
+			got, _ := ping("-c", "1000", "-i", "0.001", "-W", "1")
+			b.ReportMetric(100*float64(1000-got)/1000, fmt.Sprintf("pct_lost_for_%g%%", loss))
+		}
+		set()
+	}
+}
