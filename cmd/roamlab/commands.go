@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/roamnet/roam/testbed"
@@ -245,14 +244,4 @@ func cmdTools(ctx context.Context, args []string) error {
 		return cmdNetemShow(args[2:])
 	}
 	return cmdNetemSet(ctx, args[2:])
-}
-
-func joinNonEmpty(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, " ")
 }

@@ -117,5 +117,5 @@ func cmdEmulate(ctx context.Context, args []string) error {
 	if *config == "" {
 		return fmt.Errorf("%w: emulate: --config is required", errUsage)
 	}
-	return emulator.Serve(ctx, *config, slog.Default().With("component", "emulator"))
+	return emulator.Serve(ctx, *config, slog.Default())
 }
