@@ -10,8 +10,8 @@
 // socket with PACKET_QDISC_BYPASS, which skips the egress hook.
 //
 // The userspace emulator follows netem where it can. Loss is independent
-// per frame and comes first; a frame arriving when 1000 frames wait (netem's
-// default limit) is dropped and counted as a queue drop. Delay is Delay plus
+// per frame and comes first; a frame arriving when 10 000 frames wait (ten
+// times netem's default limit: a second at 10 000 frames/s) is dropped and counted as a queue drop. Delay is Delay plus
 // jitter uniform in [-Jitter, +Jitter) (netem without a distribution table),
 // never negative; without a rate, frames with different jitter may overtake
 // each other, as in netem. A rate serialises frames like netem's: a frame

@@ -18,7 +18,7 @@ import (
 )
 
 // requireRoot skips t when not root, except under CI, where root tests must run.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -46,7 +46,7 @@ type lab struct {
 	cleanup  bool   // stop is registered
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	requireRoot(t)
 	suffix := make([]byte, 4)
@@ -77,7 +77,7 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-func mac(t *testing.T, n node) string {
+func mac(t testing.TB, n node) string {
 	t.Helper()
 	var links []struct {
 		Address string `json:"address"`
@@ -89,7 +89,7 @@ func mac(t *testing.T, n node) string {
 }
 
 // run runs a command to completion, failing t if it fails, and returns its output.
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -102,7 +102,7 @@ func run(t *testing.T, name string, args ...string) string {
 
 // apply sets imp on node a's eth1, as roamlab does, and makes sure the test
 // leaves no emulator behind.
-func (l *lab) apply(t *testing.T, imp Impairment) {
+func (l *lab) apply(t testing.TB, imp Impairment) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -127,7 +127,7 @@ func (l *lab) apply(t *testing.T, imp Impairment) {
 }
 
 // stop applies the zero impairment, and kills the emulator if that fails.
-func (l *lab) stop(t *testing.T) {
+func (l *lab) stop(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	f := filesFor(l.stateDir, "eth1")

@@ -29,7 +29,7 @@ var (
 )
 
 // ping runs iputils ping from n to addr with args and parses its summary.
-func ping(t *testing.T, n node, addr string, args ...string) pingSummary {
+func ping(t testing.TB, n node, addr string, args ...string) pingSummary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -64,7 +64,7 @@ type reply struct {
 
 // pingStream runs ping from n to addr with args and calls each for every
 // reply as it arrives, in the caller's goroutine. It returns every reply.
-func pingStream(t *testing.T, n node, addr string, each func(reply), args ...string) []reply {
+func pingStream(t testing.TB, n node, addr string, each func(reply), args ...string) []reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -132,7 +132,7 @@ func (r udpRun) String() string {
 // sendUDP sends n datagrams from node from to node to at pps per second and
 // measures each one's one-way delay: both sockets live in this process, so
 // sender and receiver share one monotonic clock. Bounded by n and by time.
-func sendUDP(t *testing.T, from, to node, n, pps int) udpRun {
+func sendUDP(t testing.TB, from, to node, n, pps int) udpRun {
 	t.Helper()
 	var rx, tx *net.UDPConn
 	if err := inNetns(to, func() (err error) {

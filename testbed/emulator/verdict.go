@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// queueLimit is how many frames may wait for departure, as netem's default
-// limit; a frame arriving at a full queue is dropped and counted.
-const queueLimit = 1000
+// queueLimit is how many frames may wait for departure; a frame arriving at a
+// full queue is dropped and counted. netem's default of 1000 would drop at the
+// 10 000 frames/s we emulate once the delay reaches 100 ms; 10 000 frames hold
+// a second of that rate (at most ~15 MB).
+const queueLimit = 10000
 
 // fate is what happens to one frame.
 type fate int
