@@ -9,9 +9,10 @@ import (
 )
 
 // BenchmarkEmulatorAccuracy measures the link emulator as a user would, with
-// ping across the pair lab: requested vs measured delay (ping at 100/s and
-// flood at ~10 000/s) and loss over 1 000 probes. The delay figures are the
-// mean RTT minus the unimpaired baseline, with the delay set on one end.
+// roamlab and ping across the pair lab: requested vs measured delay (200
+// pings at 100/s; mean RTT minus the unimpaired baseline, delay set on one
+// end) and loss over 1 000 pings. ping cannot pace 10 000/s with replies
+// outstanding: testbed/emulator's BenchmarkDelayAt10kpps measures that rate.
 // Run with: make bench (or go test -run '^$' -bench EmulatorAccuracy -benchtime 1x ./cmd/roamlab)
 func BenchmarkEmulatorAccuracy(b *testing.B) {
 	file := labFile("pair")
@@ -29,13 +30,10 @@ func BenchmarkEmulatorAccuracy(b *testing.B) {
 		for _, d := range []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond} {
 			set("--delay", d.String())
 			got, avg := ping("-c", "200", "-i", "0.01")
-			b.ReportMetric(avg-base, fmt.Sprintf("ms_measured_for_%s@100pps", d))
+			b.ReportMetric(avg-base, fmt.Sprintf("ms_measured_for_%s", d))
 			if got != 200 {
 				b.Errorf("delay %s: %d/200 replies", d, got)
 			}
-			got, avg = ping("-c", "10000", "-i", "0.0001", "-W", "2")
-			b.ReportMetric(avg-base, fmt.Sprintf("ms_measured_for_%s@10kpps", d))
-			b.ReportMetric(float64(got), fmt.Sprintf("replies_of_10000_for_%s@10kpps", d))
 		}
 		for _, loss := range []float64{1, 5, 10, 20, 50} {
 			set("--loss", fmt.Sprint(loss))
