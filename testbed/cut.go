@@ -92,15 +92,11 @@ func (l *Lab) Cut(node, iface string, mode CutMode) error {
 	if c, err := l.readCut(node, iface); err == nil {
 		return fmt.Errorf("testbed: %s:%s is already cut (%s)", node, iface, c.Mode)
 	}
-	h, err := nsHandle(NetnsName(l.Topo.Name, node))
+	h, link, err := l.nodeLink(node, iface)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	link, err := h.LinkByName(iface)
-	if err != nil {
-		return fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
-	}
 	state := cutState{Mode: mode}
 	switch mode {
 	case CutCarrier:
@@ -138,15 +134,11 @@ func (l *Lab) Repair(node, iface string) error {
 	if err != nil {
 		return err
 	}
-	h, err := nsHandle(NetnsName(l.Topo.Name, node))
+	h, link, err := l.nodeLink(node, iface)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	link, err := h.LinkByName(iface)
-	if err != nil {
-		return fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
-	}
 	switch state.Mode {
 	case CutCarrier:
 		if err := h.LinkSetUp(link); err != nil {
@@ -165,6 +157,21 @@ func (l *Lab) Repair(node, iface string) error {
 	}
 	l.Log.Info("link repaired", "node", node, "iface", iface, "mode", state.Mode)
 	return nil
+}
+
+// nodeLink opens a netlink handle in node's namespace and finds iface there.
+// The caller closes the handle.
+func (l *Lab) nodeLink(node, iface string) (*netlink.Handle, netlink.Link, error) {
+	h, err := nsHandle(NetnsName(l.Topo.Name, node))
+	if err != nil {
+		return nil, nil, err
+	}
+	link, err := h.LinkByName(iface)
+	if err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
+	}
+	return h, link, nil
 }
 
 // dropRules drop every frame on the device both ways, at the netdev hooks:

@@ -14,20 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roamnet/roam/testbed/labtest"
 	"github.com/vishvananda/netns"
 )
-
-// requireRoot skips t when not root, except under CI, where root tests must run.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root, and CI=true: it must not be skipped")
-	}
-	t.Skip("needs root (network namespaces)")
-}
 
 // node is one side of a lab.
 type node struct {
@@ -48,7 +37,7 @@ type lab struct {
 
 func newLab(t testing.TB) *lab {
 	t.Helper()
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	prefix := "emutest-" + hex.EncodeToString(suffix)
