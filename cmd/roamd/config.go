@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is roamd's configuration file.
+type Config struct {
+	Node           string        `yaml:"node"`             // this node's name
+	DataDir        string        `yaml:"data_dir"`         // state directory; default /var/lib/roam
+	PrivateKeyFile string        `yaml:"private_key_file"` // default <data_dir>/private.key; created 0600 if missing
+	ListenPort     int           `yaml:"listen_port"`      // WireGuard UDP port; default 51820
+	Role           string        `yaml:"role"`             // node (default) or hub
+	Addresses      []string      `yaml:"addresses"`        // overlay addresses: one IPv4 /32 and/or one IPv6 /128
+	Tunnel         TunnelConfig  `yaml:"tunnel"`
+	Peers          []PeerConfig  `yaml:"peers"`
+	API            APIConfig     `yaml:"api"`
+	Metrics        MetricsConfig `yaml:"metrics"`
+	Log            LogConfig     `yaml:"log"`
+
+	// Parsed forms, filled by validate.
+	addrs []netip.Prefix
+	peers []peer
+}
+
+// TunnelConfig is the WireGuard device.
+type TunnelConfig struct {
+	Device string `yaml:"device"` // default roam0
+	Mode   string `yaml:"mode"`   // auto (default), kernel or userspace
+	MTU    int    `yaml:"mtu"`    // default 1420
+	Keep   bool   `yaml:"keep"`   // leave the device in place on shutdown
+}
+
+// PeerConfig is one WireGuard peer as written in the file.
+type PeerConfig struct {
+	Name                string   `yaml:"name"`
+	PublicKey           string   `yaml:"public_key"`
+	Endpoint            string   `yaml:"endpoint"`             // optional host:port
+	Addresses           []string `yaml:"addresses"`            // the peer's overlay /32 and/or /128
+	PersistentKeepalive string   `yaml:"persistent_keepalive"` // optional duration, whole seconds, e.g. 25s
+	Routes              []string `yaml:"routes"`               // extra prefixes routed to the peer
+}
+
+// APIConfig is the REST status API.
+type APIConfig struct {
+	Listen    string `yaml:"listen"`     // default 127.0.0.1:7470
+	TokenFile string `yaml:"token_file"` // bearer token for mutating calls; none: they are refused
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9474; path /metrics
+}
+
+// LogConfig is how roamd logs.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// peer is a validated peer.
+type peer struct {
+	name      string
+	key       wgtypes.Key
+	endpoint  string // host:port as written, resolved when applied
+	addrs     []netip.Prefix
+	routes    []netip.Prefix
+	keepalive time.Duration
+}
+
+var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// loadConfig reads and validates a config file.
+func loadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parseConfig(data)
+}
+
+// parseConfig parses and validates a config, filling defaults.
+func parseConfig(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: file is empty")
+		}
+		return nil, fmt.Errorf("config: %s", strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: "))
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	if c.Node == "" {
+		return errors.New("config: node: missing (this node's name)")
+	}
+	if !nodeNameRe.MatchString(c.Node) {
+		return fmt.Errorf("config: node: %q is not a valid name (letters, digits, '.', '-', '_'; at most 63)", c.Node)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/roam"
+	}
+	if !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("config: data_dir: %q must be an absolute path", c.DataDir)
+	}
+	if c.PrivateKeyFile == "" {
+		c.PrivateKeyFile = filepath.Join(c.DataDir, "private.key")
+	}
+	if !filepath.IsAbs(c.PrivateKeyFile) {
+		return fmt.Errorf("config: private_key_file: %q must be an absolute path", c.PrivateKeyFile)
+	}
+	if c.ListenPort == 0 {
+		c.ListenPort = 51820
+	}
+	if c.ListenPort < 1 || c.ListenPort > 65535 {
+		return fmt.Errorf("config: listen_port: %d out of range 1..65535", c.ListenPort)
+	}
+	switch c.Role {
+	case "":
+		c.Role = "node"
+	case "node", "hub":
+	default:
+		return fmt.Errorf("config: role: %q: want node or hub", c.Role)
+	}
+	var err error
+	if c.addrs, err = overlayAddrs("addresses", c.Addresses); err != nil {
+		return err
+	}
+	if len(c.addrs) == 0 {
+		return errors.New("config: addresses: missing (this node's overlay IPv4 /32 and/or IPv6 /128)")
+	}
+	if err := c.Tunnel.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePeers(); err != nil {
+		return err
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "127.0.0.1:7470"
+	}
+	if err := checkListen("api.listen", c.API.Listen); err != nil {
+		return err
+	}
+	if c.API.TokenFile != "" && !filepath.IsAbs(c.API.TokenFile) {
+		return fmt.Errorf("config: api.token_file: %q must be an absolute path", c.API.TokenFile)
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9474"
+	}
+	if err := checkListen("metrics.listen", c.Metrics.Listen); err != nil {
+		return err
+	}
+	if c.API.Listen == c.Metrics.Listen {
+		return fmt.Errorf("config: metrics.listen: %q is also api.listen", c.Metrics.Listen)
+	}
+	return c.Log.validate()
+}
+
+func (t *TunnelConfig) validate() error {
+	if t.Device == "" {
+		t.Device = "roam0"
+	}
+	if len(t.Device) > 15 || strings.ContainsAny(t.Device, "/: \t") {
+		return fmt.Errorf("config: tunnel.device: %q is not a valid interface name (at most 15 characters)", t.Device)
+	}
+	switch t.Mode {
+	case "":
+		t.Mode = "auto"
+	case "auto", "kernel", "userspace":
+	default:
+		return fmt.Errorf("config: tunnel.mode: %q: want auto, kernel or userspace", t.Mode)
+	}
+	if t.MTU == 0 {
+		t.MTU = 1420
+	}
+	if t.MTU < 1280 || t.MTU > 9000 {
+		return fmt.Errorf("config: tunnel.mtu: %d out of range 1280..9000", t.MTU)
+	}
+	return nil
+}
+
+func (l *LogConfig) validate() error {
+	switch l.Level {
+	case "":
+		l.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level: %q: want debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "":
+		l.Format = "text"
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log.format: %q: want text or json", l.Format)
+	}
+	return nil
+}
+
+func (c *Config) validatePeers() error {
+	names, keys := map[string]int{}, map[wgtypes.Key]int{}
+	owner := map[netip.Prefix]string{} // every overlay address and route, to find duplicates
+	for _, a := range c.addrs {
+		owner[a] = "addresses"
+	}
+	for i, pc := range c.Peers {
+		where := fmt.Sprintf("peers[%d]", i)
+		p := peer{name: pc.Name, endpoint: pc.Endpoint}
+		if !nodeNameRe.MatchString(pc.Name) {
+			return fmt.Errorf("config: %s.name: %q is not a valid name", where, pc.Name)
+		}
+		if j, ok := names[pc.Name]; ok {
+			return fmt.Errorf("config: %s.name: %q is also peers[%d]", where, pc.Name, j)
+		}
+		names[pc.Name] = i
+		key, err := wgtypes.ParseKey(pc.PublicKey)
+		if err != nil {
+			return fmt.Errorf("config: %s.public_key: %q is not a WireGuard key (44 characters of base64)", where, pc.PublicKey)
+		}
+		if j, ok := keys[key]; ok {
+			return fmt.Errorf("config: %s.public_key: %q is also the key of peers[%d]", where, pc.PublicKey, j)
+		}
+		keys[key], p.key = i, key
+		if pc.Endpoint != "" {
+			if err := checkHostPort(pc.Endpoint); err != nil {
+				return fmt.Errorf("config: %s.endpoint: %q: %v", where, pc.Endpoint, err)
+			}
+		}
+		if p.addrs, err = overlayAddrs(where+".addresses", pc.Addresses); err != nil {
+			return err
+		}
+		if len(p.addrs) == 0 {
+			return fmt.Errorf("config: %s.addresses: missing (the peer's overlay /32 and/or /128)", where)
+		}
+		for j, s := range pc.Routes {
+			r, err := netip.ParsePrefix(s)
+			if err != nil || r != r.Masked() {
+				return fmt.Errorf("config: %s.routes[%d]: %q is not a network prefix such as 10.244.1.0/24", where, j, s)
+			}
+			p.routes = append(p.routes, r)
+		}
+		for j, a := range append(append([]netip.Prefix{}, p.addrs...), p.routes...) {
+			if prev, ok := owner[a]; ok {
+				return fmt.Errorf("config: %s: %s is also in %s", where, a, prev)
+			}
+			owner[a] = fmt.Sprintf("%s (entry %d)", where, j)
+		}
+		if pc.PersistentKeepalive != "" {
+			d, err := time.ParseDuration(pc.PersistentKeepalive)
+			if err != nil || d < 0 || d > 65535*time.Second || d%time.Second != 0 {
+				return fmt.Errorf("config: %s.persistent_keepalive: %q: want whole seconds up to 65535s, e.g. 25s", where, pc.PersistentKeepalive)
+			}
+			p.keepalive = d
+		}
+		c.peers = append(c.peers, p)
+	}
+	return nil
+}
+
+// overlayAddrs parses a list of overlay addresses: at most one IPv4 /32 and
+// one IPv6 /128.
+func overlayAddrs(field string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var v4, v6 bool
+	for i, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil || p.Bits() != p.Addr().BitLen() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("config: %s[%d]: %q is not an overlay address (an IPv4 /32 or IPv6 /128)", field, i, s)
+		}
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("config: %s[%d]: %q: write IPv4 addresses in dotted form", field, i, s)
+		}
+		if (p.Addr().Is4() && v4) || (p.Addr().Is6() && v6) {
+			return nil, fmt.Errorf("config: %s[%d]: %q: only one IPv4 and one IPv6 overlay address", field, i, s)
+		}
+		v4, v6 = v4 || p.Addr().Is4(), v6 || p.Addr().Is6()
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q out of range 1..65535", port)
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	return nil
+}
+
+func checkListen(field, s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err == nil {
+		var n int
+		if n, err = strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			err = errors.New("out of range")
+		}
+	}
+	if err == nil && host != "" {
+		if _, aerr := netip.ParseAddr(host); aerr != nil && host != "localhost" {
+			err = errors.New("not an IP address")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("config: %s: %q is not a listen address such as 127.0.0.1:7470", field, s)
+	}
+	return nil
+}
