@@ -11,18 +11,19 @@ GO ?= go
 # command:package for every program the tests and the demo run.
 DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
 	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
-	unshare:util-linux mount:mount
+	unshare:util-linux mount:mount protoc:protobuf-compiler
 
 ROAMLAB := $(CURDIR)/bin/roamlab
 
-# One binary per main package under cmd/: bin/roamlab, later bin/roamd, bin/roamctl.
+# One binary per main package under cmd/: bin/roamlab, bin/roamd, bin/roamctl.
+# Static (no cgo), so the labs' nodes can run them under containerlab too.
 build:
 	@mkdir -p bin
 	@for d in $(wildcard cmd/*); do \
 		[ -d "$$d" ] || continue; \
 		[ "$$($(GO) list -e -f '{{.Name}}' "./$$d")" = main ] || continue; \
-		echo "$(GO) build -o bin/$${d#cmd/} ./$$d"; \
-		$(GO) build -o "bin/$${d#cmd/}" "./$$d" || exit 1; \
+		echo "CGO_ENABLED=0 $(GO) build -o bin/$${d#cmd/} ./$$d"; \
+		CGO_ENABLED=0 $(GO) build -o "bin/$${d#cmd/}" "./$$d" || exit 1; \
 	done
 
 # Prints go test's own output; the exit status is go test's. Under CI=true
@@ -52,6 +53,20 @@ lint:
 	fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# Regenerates the Go code in api/roampb from api/*.proto: protoc from Debian's
+# protobuf-compiler (`make deps`), protoc-gen-go at the version go.mod pins.
+# api's TestGeneratedCodeIsCurrent fails when the committed code is stale.
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null || { \
+		echo "make proto: protoc not found: run 'make deps' (Debian package protobuf-compiler)"; \
+		exit 1; }
+	@plugin="$$($(GO) tool -n protoc-gen-go)" || exit 1; \
+	include="$$(dirname "$$(dirname "$$(command -v protoc)")")/include"; \
+	echo "protoc -I api -I $$include --go_out=api/roampb --go_opt=paths=source_relative api/*.proto"; \
+	protoc -I api -I "$$include" --plugin=protoc-gen-go="$$plugin" \
+		--go_out=api/roampb --go_opt=paths=source_relative api/*.proto
 
 # Installs the Debian packages of DEPS that are missing (root only) and
 # downloads the Go modules.

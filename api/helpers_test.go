@@ -1,0 +1,103 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roamnet/roam/api/apitest"
+	"github.com/roamnet/roam/api/roampb"
+)
+
+// Fixed values of the fake Source.
+var (
+	t0      = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	keyA    = "YDRwZ0pdIj9YhlxIQ4e7vJO6e8AJ8Ac3V2PbEGIjvE0="
+	keyB    = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+	keyC    = "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
+	testSrc = func() *apitest.Source {
+		src := &apitest.Source{}
+		src.SetStatus(&roampb.Status{
+			Node:             "a",
+			Version:          "0.1.0-test",
+			Role:             "node",
+			Uptime:           durationpb.New(90 * time.Second),
+			PublicKey:        keyA,
+			OverlayAddresses: []string{"100.64.0.1/32", "fd64::1/128"},
+			ListenPort:       51820,
+			TunnelMode:       "userspace",
+			Device:           "roam0",
+			Started:          timestamppb.New(t0),
+		})
+		src.SetPeers(
+			&roampb.Peer{
+				Name:                "b",
+				PublicKey:           keyB,
+				Endpoint:            "192.0.2.2:51820",
+				LastHandshake:       timestamppb.New(t0.Add(-12 * time.Second)),
+				RxBytes:             1234,
+				TxBytes:             5 << 20,
+				AllowedIps:          []string{"100.64.0.2/32", "10.244.2.0/24"},
+				PersistentKeepalive: durationpb.New(25 * time.Second),
+			},
+			&roampb.Peer{
+				Name:       "c",
+				PublicKey:  keyC,
+				AllowedIps: []string{"100.64.0.3/32"},
+			},
+		)
+		return src
+	}
+)
+
+// newTestServer is a Server on src with the default config.
+func newTestServer(t *testing.T, cfg Config, src Source) *Server {
+	t.Helper()
+	s, err := NewServer(cfg, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// do runs one request against h and returns the response and its body.
+func do(t *testing.T, h http.Handler, method, target string, body io.Reader, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, target, body)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// checkJSONError checks that a response is a JSON roampb.Error with code and
+// a message containing want.
+func checkJSONError(t *testing.T, resp *http.Response, body string, code int, want string) {
+	t.Helper()
+	if resp.StatusCode != code {
+		t.Errorf("status %d, want %d; body %s", resp.StatusCode, code, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var e roampb.Error
+	if err := unmarshalOptions.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("body %q is not a roampb.Error: %v", body, err)
+	}
+	if int(e.Code) != code {
+		t.Errorf("error code %d, want %d", e.Code, code)
+	}
+	if !strings.Contains(e.Message, want) {
+		t.Errorf("error message %q does not contain %q", e.Message, want)
+	}
+}
