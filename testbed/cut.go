@@ -17,8 +17,10 @@ import (
 type CutMode string
 
 const (
-	// CutCarrier takes the interface down: this end is down, the peer loses
-	// carrier, routes through the link go away. Repair restores them.
+	// CutCarrier takes the far end of the link down: the node named in the
+	// cut loses carrier with its interface still up, as when a cable is
+	// pulled or an access point goes away, and cannot undo it from inside.
+	// The far end's addresses and routes come back on repair.
 	CutCarrier CutMode = "carrier"
 	// CutDrop keeps both ends up and silently drops every frame both ways,
 	// like a failure somewhere along the path.
@@ -39,8 +41,9 @@ var errNotCut = errors.New("not cut")
 // cutState is what a cut saved to undo it.
 type cutState struct {
 	Mode   CutMode      `json:"mode"`
-	Routes []savedRoute `json:"routes,omitempty"`
-	Addrs  []string     `json:"addrs,omitempty"` // IPv6 addresses the kernel drops on down
+	Far    Endpoint     `json:"far"`              // the end taken down (carrier)
+	Routes []savedRoute `json:"routes,omitempty"` // the far end's
+	Addrs  []string     `json:"addrs,omitempty"`  // IPv6 addresses the kernel drops on down
 }
 
 type savedRoute struct {
@@ -74,47 +77,86 @@ func (l *Lab) readCut(node, iface string) (cutState, error) {
 	return c, nil
 }
 
-// checkLinkIface makes sure iface is one end of a lab link of node.
-func (l *Lab) checkLinkIface(node, iface string) error {
-	for _, i := range l.Topo.Interfaces(node) {
-		if i == iface {
-			return nil
+// linkPeer returns the other end of the lab link on node:iface.
+func (l *Lab) linkPeer(node, iface string) (Endpoint, error) {
+	e := Endpoint{Node: node, Iface: iface}
+	for _, ln := range l.Topo.Links {
+		switch e {
+		case ln.A:
+			return ln.B, nil
+		case ln.B:
+			return ln.A, nil
 		}
 	}
-	return fmt.Errorf("testbed: %s has no lab link on %q (links: %s)", node, iface, strings.Join(l.Topo.Interfaces(node), ", "))
+	return Endpoint{}, fmt.Errorf("testbed: %s has no lab link on %q (links: %s)", node, iface, strings.Join(l.Topo.Interfaces(node), ", "))
+}
+
+// CheckInterface makes sure iface is a lab link of node and node is deployed,
+// for commands that act on one.
+func (l *Lab) CheckInterface(node, iface string) error {
+	if _, err := l.linkPeer(node, iface); err != nil {
+		return err
+	}
+	return l.checkOwned(node)
 }
 
 // Cut cuts the link at node:iface.
-func (l *Lab) Cut(node, iface string, mode CutMode) error {
-	if err := l.checkLinkIface(node, iface); err != nil {
-		return err
+func (l *Lab) Cut(node, iface string, mode CutMode) (err error) {
+	if mode != CutCarrier && mode != CutDrop {
+		return fmt.Errorf("testbed: cut mode %q: want carrier or drop", mode)
 	}
-	if c, err := l.readCut(node, iface); err == nil {
-		return fmt.Errorf("testbed: %s:%s is already cut (%s)", node, iface, c.Mode)
-	}
-	h, link, err := l.nodeLink(node, iface)
+	far, err := l.linkPeer(node, iface)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	for _, n := range []string{node, far.Node} {
+		if err := l.checkOwned(n); err != nil {
+			return err
+		}
+	}
+	// The cut file, created exclusively, is also the lock against a second cut.
+	f, err := os.OpenFile(l.cutFile(node, iface), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		c, _ := l.readCut(node, iface)
+		return fmt.Errorf("testbed: %s:%s is already cut (%s)", node, iface, c.Mode)
+	}
+	if err != nil {
+		return fmt.Errorf("testbed: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
 	state := cutState{Mode: mode}
 	switch mode {
 	case CutCarrier:
+		state.Far = far
+		h, link, err := l.nodeLink(far.Node, far.Iface)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
 		if state.Routes, state.Addrs, err = saveLinkConfig(h, link); err != nil {
-			return fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
+			return fmt.Errorf("testbed: %s: %w", far, err)
 		}
 		if err := h.LinkSetDown(link); err != nil {
-			return fmt.Errorf("testbed: %s:%s down: %w", node, iface, err)
+			return fmt.Errorf("testbed: %s down: %w", far, err)
 		}
 	case CutDrop:
+		h, link, err := l.nodeLink(node, iface)
+		if err != nil {
+			return err
+		}
+		h.Close()
 		if err := l.nft(node, dropRules(link.Attrs().Index, iface)); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("testbed: cut mode %q: want carrier or drop", mode)
 	}
-	data, _ := json.Marshal(state)
-	if err := os.WriteFile(l.cutFile(node, iface), data, 0o644); err != nil {
+	if err := json.NewEncoder(f).Encode(state); err != nil {
 		return fmt.Errorf("testbed: %w", err)
 	}
 	l.Log.Info("link cut", "node", node, "iface", iface, "mode", mode)
@@ -124,7 +166,7 @@ func (l *Lab) Cut(node, iface string, mode CutMode) error {
 // Repair undoes Cut: the link carries traffic again with the addresses and
 // routes it had.
 func (l *Lab) Repair(node, iface string) error {
-	if err := l.checkLinkIface(node, iface); err != nil {
+	if err := l.CheckInterface(node, iface); err != nil {
 		return err
 	}
 	state, err := l.readCut(node, iface)
@@ -134,20 +176,25 @@ func (l *Lab) Repair(node, iface string) error {
 	if err != nil {
 		return err
 	}
-	h, link, err := l.nodeLink(node, iface)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
 	switch state.Mode {
 	case CutCarrier:
+		h, link, err := l.nodeLink(state.Far.Node, state.Far.Iface)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
 		if err := h.LinkSetUp(link); err != nil {
-			return fmt.Errorf("testbed: %s:%s up: %w", node, iface, err)
+			return fmt.Errorf("testbed: %s up: %w", state.Far, err)
 		}
 		if err := restoreLinkConfig(h, link, state); err != nil {
-			return fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
+			return fmt.Errorf("testbed: %s: %w", state.Far, err)
 		}
 	case CutDrop:
+		h, link, err := l.nodeLink(node, iface)
+		if err != nil {
+			return err
+		}
+		h.Close()
 		if err := l.nft(node, fmt.Sprintf("delete table netdev roamlab_cut_%d\n", link.Attrs().Index)); err != nil {
 			return err
 		}
@@ -157,21 +204,6 @@ func (l *Lab) Repair(node, iface string) error {
 	}
 	l.Log.Info("link repaired", "node", node, "iface", iface, "mode", state.Mode)
 	return nil
-}
-
-// nodeLink opens a netlink handle in node's namespace and finds iface there.
-// The caller closes the handle.
-func (l *Lab) nodeLink(node, iface string) (*netlink.Handle, netlink.Link, error) {
-	h, err := nsHandle(NetnsName(l.Topo.Name, node))
-	if err != nil {
-		return nil, nil, err
-	}
-	link, err := h.LinkByName(iface)
-	if err != nil {
-		h.Close()
-		return nil, nil, fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
-	}
-	return h, link, nil
 }
 
 // dropRules drop every frame on the device both ways, at the netdev hooks:
@@ -265,6 +297,17 @@ func restoreLinkConfig(h *netlink.Handle, link netlink.Link, state cutState) err
 	return errors.Join(errs...)
 }
 
-// CheckInterface makes sure iface is a lab link of node, for commands that
-// act on one.
-func (l *Lab) CheckInterface(node, iface string) error { return l.checkLinkIface(node, iface) }
+// nodeLink opens a netlink handle in node's namespace and finds iface there.
+// The caller closes the handle.
+func (l *Lab) nodeLink(node, iface string) (*netlink.Handle, netlink.Link, error) {
+	h, err := nsHandle(NetnsName(l.Topo.Name, node))
+	if err != nil {
+		return nil, nil, err
+	}
+	link, err := h.LinkByName(iface)
+	if err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("testbed: %s:%s: %w", node, iface, err)
+	}
+	return h, link, nil
+}

@@ -18,7 +18,13 @@ func (l *Lab) Deploy(ctx context.Context) (err error) {
 	if err := l.checkNotDeployed(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(l.Dir(), 0o755); err != nil {
+	if err := os.MkdirAll(l.Root, 0o755); err != nil {
+		return fmt.Errorf("testbed: %w", err)
+	}
+	// The state directory is the lock: of two deploys, one creates it.
+	if err := os.Mkdir(l.Dir(), 0o755); errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("testbed: lab %q is already deployed (state in %s); destroy it first", l.Topo.Name, l.Dir())
+	} else if err != nil {
 		return fmt.Errorf("testbed: %w", err)
 	}
 	defer func() {
@@ -69,7 +75,7 @@ func (l *Lab) checkNotDeployed() error {
 	}
 	for _, n := range l.Topo.Nodes {
 		if name := NetnsName(l.Topo.Name, n.Name); netnsExists(name) {
-			return fmt.Errorf("testbed: lab %q is already deployed (network namespace %s exists); destroy it first", l.Topo.Name, name)
+			return fmt.Errorf("testbed: network namespace %s already exists and this lab did not create it (another lab, containerlab, or ip netns): remove it or rename lab %q", name, l.Topo.Name)
 		}
 	}
 	return nil
@@ -95,6 +101,9 @@ func (l *Lab) createNode(n *Node) error {
 	}
 	name := NetnsName(l.Topo.Name, n.Name)
 	if err := createNetns(name); err != nil {
+		return err
+	}
+	if err := l.recordOwned(n); err != nil {
 		return err
 	}
 	h, err := nsHandle(name)
@@ -191,7 +200,7 @@ func (l *Lab) linkEndUp(h *netlink.Handle, e Endpoint, mtu int) error {
 }
 
 func (l *Lab) runExec(ctx context.Context, node, line string) error {
-	cmd, err := l.Command(node, "sh", "-c", line)
+	cmd, err := l.CommandContext(ctx, node, "sh", "-c", line)
 	if err != nil {
 		return err
 	}

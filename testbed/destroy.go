@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -13,24 +14,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Destroy removes every process, namespace and link of the lab and its state
-// directory. It works on a lab in any state, including a half-finished
-// deploy, and destroying a lab that is not deployed does nothing.
+// Destroy removes every process, namespace and link the lab's deploy created
+// (as recorded in its state, whatever the topology file says now) and the
+// state directory. It works on a lab in any state, including a half-finished
+// deploy; it runs to the end even if ctx is cancelled (a half-destroyed lab
+// helps nobody); destroying a lab that is not deployed does nothing.
 func (l *Lab) Destroy(ctx context.Context) error {
+	if _, err := os.Stat(l.Dir()); errors.Is(err, os.ErrNotExist) {
+		l.Log.Info("not deployed: nothing to destroy")
+		return nil
+	}
+	owned, err := l.readOwned()
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, n := range l.Topo.Nodes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := l.destroyNode(n); err != nil {
+	for _, o := range owned {
+		if err := l.destroyNode(o); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := l.unmountBelow(l.Dir()); err != nil {
 		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(l.Dir()); err != nil {
-		errs = append(errs, fmt.Errorf("testbed: %w", err))
+	if len(errs) == 0 {
+		if err := os.RemoveAll(l.Dir()); err != nil {
+			errs = append(errs, fmt.Errorf("testbed: %w", err))
+		}
 	}
 	if len(errs) == 0 {
 		l.Log.Info("destroyed")
@@ -38,20 +48,27 @@ func (l *Lab) Destroy(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (l *Lab) destroyNode(n *Node) error {
+func (l *Lab) destroyNode(o ownedNode) error {
+	netns := filepath.Join(netnsDir, o.Netns)
+	mnt := l.MountnsPath(o.Node)
+	if !isOwned(o) {
+		if netnsExists(o.Netns) {
+			l.Log.Warn("namespace was replaced since deploy; leaving it alone", "netns", o.Netns)
+		}
+		return removeMountns(mnt)
+	}
 	var errs []error
-	// Processes first: a process inside keeps a namespace alive. Those in the
-	// mount namespace but not the network one (none expected) go too.
-	for _, ns := range []struct{ file, typ string }{{l.NetnsPath(n.Name), "net"}, {l.MountnsPath(n.Name), "mnt"}} {
+	// Processes first: a process inside keeps a namespace alive.
+	for _, ns := range []struct{ file, typ string }{{netns, "net"}, {mnt, "mnt"}} {
 		if err := killNsProcs(ns.file, ns.typ, 2*time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := removeMountns(l.MountnsPath(n.Name)); err != nil {
+	if err := removeMountns(mnt); err != nil {
 		errs = append(errs, err)
 	}
 	// Deleting the namespace deletes its veth ends, and with them their peers.
-	if err := deleteNetns(NetnsName(l.Topo.Name, n.Name)); err != nil {
+	if err := deleteNetns(o.Netns); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

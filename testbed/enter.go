@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,11 @@ import (
 // Command returns a command that runs argv inside a node: in its network
 // namespace and, for linux nodes, its mount namespace, with the node's env.
 func (l *Lab) Command(node string, argv ...string) (*exec.Cmd, error) {
+	return l.CommandContext(context.Background(), node, argv...)
+}
+
+// CommandContext is Command, killed when ctx is done.
+func (l *Lab) CommandContext(ctx context.Context, node string, argv ...string) (*exec.Cmd, error) {
 	n := l.Topo.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("testbed: lab %s has no node %q (nodes: %s)", l.Topo.Name, node, strings.Join(l.nodeNames(), ", "))
@@ -18,15 +24,15 @@ func (l *Lab) Command(node string, argv ...string) (*exec.Cmd, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("testbed: no command to run in %s", node)
 	}
-	if !netnsExists(NetnsName(l.Topo.Name, node)) {
-		return nil, fmt.Errorf("testbed: node %s of lab %s: %w", node, l.Topo.Name, ErrNotDeployed)
+	if err := l.checkOwned(node); err != nil {
+		return nil, err
 	}
 	args := []string{"--net=" + l.NetnsPath(node)}
 	if n.Kind == KindLinux {
 		args = append(args, "--mount="+l.MountnsPath(node), "--wd="+nodeWorkDir())
 	}
 	args = append(append(args, "--"), argv...)
-	cmd := exec.Command("nsenter", args...)
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(n.Env))
 	for k := range n.Env {

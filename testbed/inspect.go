@@ -38,11 +38,19 @@ type IfaceInfo struct {
 
 // Inspect reads the live state of every node of the lab.
 func (l *Lab) Inspect() ([]NodeInfo, error) {
+	owned, err := l.readOwned()
+	if err != nil {
+		return nil, err
+	}
 	var out []NodeInfo
 	for _, n := range l.Topo.Nodes {
 		ni := NodeInfo{Lab: l.Topo.Name, Name: n.Name, Kind: n.Kind, Image: n.Image,
 			Netns: NetnsName(l.Topo.Name, n.Name), State: "absent", Labels: n.Labels, Interfaces: []IfaceInfo{}}
-		if netnsExists(ni.Netns) {
+		mine := false
+		for _, o := range owned {
+			mine = mine || o.Node == n.Name && isOwned(o)
+		}
+		if mine {
 			ni.State = "running"
 			pids, err := nsProcs(l.NetnsPath(n.Name), "net")
 			if err != nil {

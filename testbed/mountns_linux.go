@@ -23,6 +23,7 @@ import (
 
 // NsinitSpec is what nsinit reads from its standard input.
 type NsinitSpec struct {
+	Root  string `json:"root"` // the lab state root, whose pins the node must not hold
 	Binds []Bind `json:"binds"`
 }
 
@@ -51,7 +52,7 @@ func (l *Lab) createMountns(n *Node) error {
 	}
 	defer func() { _ = cmd.Wait() }()
 	defer stdin.Close()
-	if err := json.NewEncoder(stdin).Encode(NsinitSpec{Binds: n.Binds}); err != nil {
+	if err := json.NewEncoder(stdin).Encode(NsinitSpec{Root: l.Root, Binds: n.Binds}); err != nil {
 		return fmt.Errorf("testbed: %s: nsinit: %w", n.Name, err)
 	}
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -140,8 +141,8 @@ func Nsinit(in io.Reader, out io.Writer) error {
 func setupNodeMounts(spec NsinitSpec) error {
 	// The host's namespace pins are no business of a node (and would keep
 	// other nodes' namespaces alive): drop this namespace's copies.
-	for _, d := range []string{netnsDir, DefaultRoot} {
-		if isMountPoint(d) {
+	for _, d := range []string{netnsDir, spec.Root} {
+		if d != "" && isMountPoint(d) {
 			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("nsinit: detach %s: %w", d, err)
 			}

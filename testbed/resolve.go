@@ -63,6 +63,14 @@ func FindNode(root, file, node string) (*Topology, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		// A deployed lab is what its deploy made, even if the file changed since.
+		if labs, err := Deployed(root); err == nil {
+			for _, d := range labs {
+				if d.Name == t.Name {
+					t = d
+				}
+			}
+		}
 		name, err := nodeOf(t, node)
 		return t, name, err
 	}

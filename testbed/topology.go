@@ -128,6 +128,10 @@ func ParseTopology(data []byte, dir string) (*Topology, error) {
 	if len(doc.Content) == 0 {
 		return nil, errors.New("testbed: topology is empty")
 	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, fmt.Errorf("testbed: line %d: a second YAML document; a topology file holds one", more.Line)
+	}
 	root := doc.Content[0]
 	if err := checkFields(root, "", topLevelFields); err != nil {
 		return nil, err
@@ -295,6 +299,9 @@ func buildNode(name, where string, line int, d nodeDef, kinds map[string]nodeDef
 		}
 		if len(d.Exec) > 0 || d.Cmd != "" || len(d.Binds) > 0 {
 			return nil, fmt.Errorf("testbed: %s: exec, cmd and binds are not supported on kind bridge", where)
+		}
+		if len(k.Exec) > 0 || k.Cmd != "" || len(k.Binds) > 0 {
+			return nil, fmt.Errorf("testbed: topology.kinds.bridge: exec, cmd and binds are not supported on kind bridge")
 		}
 		n.Exec, n.Cmd, n.Binds = nil, "", nil
 	}

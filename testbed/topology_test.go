@@ -95,6 +95,8 @@ func TestParseTopologyErrors(t *testing.T) {
 		{"bad mtu", node("    b: {kind: linux}\n  links:\n    - endpoints: [\"a:eth1\", \"b:eth1\"]\n      mtu: 20\n"), "mtu 20 out of range"},
 		{"bridge exec", "name: x\ntopology:\n  nodes:\n    br: {kind: bridge, exec: [ls]}\n", "not supported on kind bridge"},
 		{"bridge long name", "name: x\ntopology:\n  nodes:\n    bridgewithalongname: {kind: bridge}\n", "must be a valid interface name"},
+		{"two documents", "name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n---\nname: y\n", "line 5: a second YAML document"},
+		{"bridge kind exec", "name: x\ntopology:\n  kinds:\n    bridge: {exec: [ls]}\n  nodes:\n    br: {kind: bridge}\n", "topology.kinds.bridge: exec, cmd and binds are not supported"},
 		{"bad node name", "name: x\ntopology:\n  nodes:\n    \"a b\": {kind: linux}\n", `"a b" is not a valid node name`},
 	}
 	for _, tt := range tests {

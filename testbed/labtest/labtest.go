@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,34 +31,53 @@ func RequireRoot(t testing.TB) {
 
 var (
 	buildOnce sync.Once
-	buildPath string
 	buildErr  error
 )
 
-// Roamlab returns the roamlab binary: $ROAMLAB_BIN (set by make test), or one
-// built once per test process from this checkout.
+// Roamlab returns the roamlab binary: $ROAMLAB_BIN (make test sets it after
+// building bin/), or bin/roamlab built by BuildBinaries.
 func Roamlab(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("ROAMLAB_BIN"); p != "" {
 		return p
 	}
+	BuildBinaries(t)
+	return filepath.Join(RepoRoot(), "bin", "roamlab")
+}
+
+// BuildBinaries makes sure bin/ holds this checkout's commands (the labs run
+// bin/roamd and bin/roamctl). Under make test (ROAMLAB_BIN set) make built
+// them; otherwise they are built once per test process, under a lock shared
+// with the other test processes.
+func BuildBinaries(t testing.TB) {
+	t.Helper()
+	if os.Getenv("ROAMLAB_BIN") != "" {
+		return
+	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "roamlab-bin-")
+		bin := filepath.Join(RepoRoot(), "bin")
+		if buildErr = os.MkdirAll(bin, 0o755); buildErr != nil {
+			return
+		}
+		lock, err := os.OpenFile(filepath.Join(bin, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			buildErr = err
 			return
 		}
-		buildPath = filepath.Join(dir, "roamlab")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/roamlab")
+		defer lock.Close()
+		if buildErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/...")
 		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = errors.New(string(out))
 		}
 	})
 	if buildErr != nil {
-		t.Fatalf("build roamlab: %v", buildErr)
+		t.Fatalf("build bin/: %v", buildErr)
 	}
-	return buildPath
 }
 
 // RepoRoot is the checkout this package is in.
@@ -110,10 +130,12 @@ func MustRun(t testing.TB, args ...string) string {
 func Deploy(t testing.TB, file string) {
 	t.Helper()
 	RequireRoot(t)
+	// A failed deploy cleans up after itself; registering destroy only after
+	// success means a lab someone else deployed under that name is left alone.
+	MustRun(t, "deploy", "-t", file)
 	t.Cleanup(func() {
 		if r := Run(t, "destroy", "-t", file); r.Code != 0 {
 			t.Errorf("destroy %s: exit %d: %s", file, r.Code, r.Stderr)
 		}
 	})
-	MustRun(t, "deploy", "-t", file)
 }
