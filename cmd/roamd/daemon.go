@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/roamnet/roam/api"
+	"github.com/roamnet/roam/tunnel"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// daemon wires the tunnel and the API together. The config's peers change on
+// SIGHUP; everything else is fixed for the process's life.
+type daemon struct {
+	path    string
+	log     *slog.Logger
+	key     wgtypes.Key
+	started time.Time
+
+	dev *tunnel.Device // set by Run
+
+	mu  sync.Mutex
+	cfg *Config // current; guarded by mu
+}
+
+func newDaemon(cfg *Config, path string, log *slog.Logger) (*daemon, error) {
+	key, created, err := loadOrCreateKey(cfg.PrivateKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	pub := key.PublicKey()
+	for i, p := range cfg.peers {
+		if p.key == pub {
+			return nil, fmt.Errorf("%w: config: peers[%d].public_key is this node's own key", errConfig, i)
+		}
+	}
+	if created {
+		log.Info("created a new private key", "file", cfg.PrivateKeyFile, "public_key", pub.String())
+	}
+	return &daemon{path: path, log: log, key: key, cfg: cfg, started: time.Now()}, nil
+}
+
+// Run brings the tunnel up, serves the API and metrics, reloads peers on
+// SIGHUP, and on cancellation removes what it created.
+func (d *daemon) Run(ctx context.Context) error {
+	cfg := d.config()
+	if cfg.Role == "hub" {
+		if err := enableForwarding(); err != nil {
+			return err
+		}
+	}
+	dev, err := tunnel.Open(tunnel.Config{Name: cfg.Tunnel.Device, Mode: cfg.Tunnel.Mode, MTU: cfg.Tunnel.MTU, Keep: cfg.Tunnel.Keep}, d.log)
+	if err != nil {
+		return err
+	}
+	d.dev = dev
+	defer func() {
+		if err := dev.Close(); err != nil {
+			d.log.Error("close tunnel", "err", err)
+		}
+	}()
+	st := d.state(ctx, cfg)
+	if err := dev.Apply(st); err != nil {
+		return err
+	}
+	greet(st.Peers, d.log)
+	apiSrv, err := api.NewServer(api.Config{Addr: cfg.API.Listen, TokenFile: cfg.API.TokenFile}, d, d.log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	metrics, err := api.NewMetrics(api.MetricsConfig{Addr: cfg.Metrics.Listen}, d, d.log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	d.log.Info("started", "node", cfg.Node, "role", cfg.Role, "public_key", d.key.PublicKey().String(),
+		"device", dev.Name(), "mode", dev.Mode(), "listen_port", cfg.ListenPort, "peers", len(cfg.peers))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, run := range []func(context.Context) error{apiSrv.Run, metrics.Run, d.reloadOnHUP} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	err = errors.Join(collect(errs)...)
+	if err == nil {
+		d.log.Info("stopping")
+	}
+	return err
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+func (d *daemon) config() *Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// reloadOnHUP re-reads the config file on SIGHUP and applies its peers;
+// peers that did not change are left alone (no new handshake).
+func (d *daemon) reloadOnHUP(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload failed; keeping the running configuration", "err", err)
+			}
+		}
+	}
+}
+
+func (d *daemon) reload(ctx context.Context) error {
+	next, err := loadConfig(d.path)
+	if err != nil {
+		return err
+	}
+	cur := d.config()
+	if fixed := fixedChanges(cur, next); len(fixed) > 0 {
+		d.log.Warn("reload applies only peers; restart roamd for the other changes", "changed", fixed)
+	}
+	pub := d.key.PublicKey()
+	for i, p := range next.peers {
+		if p.key == pub {
+			return fmt.Errorf("config: peers[%d].public_key is this node's own key", i)
+		}
+	}
+	// Keep everything but the peers as it runs.
+	merged := *cur
+	merged.Peers, merged.peers = next.Peers, next.peers
+	st := d.state(ctx, &merged)
+	if err := d.dev.Apply(st); err != nil {
+		return err
+	}
+	greet(newPeers(cur.peers, st.Peers), d.log)
+	d.mu.Lock()
+	d.cfg = &merged
+	d.mu.Unlock()
+	d.log.Info("reloaded", "peers", len(merged.peers))
+	return nil
+}
+
+// newPeers are the peers of next whose key was not among old's.
+func newPeers(old []peer, next []tunnel.Peer) []tunnel.Peer {
+	known := map[wgtypes.Key]bool{}
+	for _, p := range old {
+		known[p.key] = true
+	}
+	var out []tunnel.Peer
+	for _, p := range next {
+		if !known[p.PublicKey] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// fixedChanges names the top-level settings that differ and need a restart.
+func fixedChanges(a, b *Config) []string {
+	var out []string
+	va, vb := reflect.ValueOf(*a), reflect.ValueOf(*b)
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		if !f.IsExported() || f.Name == "Peers" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, f.Tag.Get("yaml"))
+		}
+	}
+	return out
+}
+
+// state is the tunnel's desired state for cfg. Endpoints given as host
+// names are resolved now; one that does not resolve is left out (WireGuard
+// learns it when the peer talks) and logged.
+func (d *daemon) state(ctx context.Context, cfg *Config) tunnel.State {
+	s := tunnel.State{PrivateKey: d.key, ListenPort: cfg.ListenPort, Addresses: cfg.addrs}
+	for _, p := range cfg.peers {
+		tp := tunnel.Peer{Name: p.name, PublicKey: p.key, PersistentKeepalive: p.keepalive,
+			AllowedIPs: append(append([]netip.Prefix{}, p.addrs...), p.routes...)}
+		if p.endpoint != "" {
+			ep, err := resolveEndpoint(ctx, p.endpoint)
+			if err != nil {
+				d.log.Warn("peer endpoint does not resolve; waiting for the peer to call", "peer", p.name, "endpoint", p.endpoint, "err", err)
+			}
+			tp.Endpoint = ep
+		}
+		s.Peers = append(s.Peers, tp)
+	}
+	return s
+}
+
+func resolveEndpoint(ctx context.Context, hostport string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
+		return ap, nil
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	p, err := netip.ParseAddrPort(net.JoinHostPort(addrs[0].Unmap().String(), port))
+	return p, err
+}

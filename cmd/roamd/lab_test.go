@@ -1,0 +1,262 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roamnet/roam/testbed/labtest"
+)
+
+func labFile(name string) string {
+	return filepath.Join(labtest.RepoRoot(), "testbed", "labs", name+".clab.yml")
+}
+
+// node runs commands in one node of a deployed lab.
+type node struct {
+	t    *testing.T
+	file string
+	name string
+}
+
+func (n node) run(args ...string) labtest.Result {
+	n.t.Helper()
+	return labtest.Run(n.t, append([]string{"exec", "-t", n.file, "-n", n.name, "--"}, args...)...)
+}
+
+func (n node) mustRun(args ...string) string {
+	n.t.Helper()
+	return labtest.MustRun(n.t, append([]string{"exec", "-t", n.file, "-n", n.name, "--"}, args...)...)
+}
+
+// waitPing waits (bounded) until one ping from n to addr is answered.
+func (n node) waitPing(addr string, limit time.Duration) time.Duration {
+	n.t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if n.run("ping", "-c", "1", "-W", "1", addr).Code == 0 {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n.t.Fatalf("%s: no reply from %s within %v\n%s", n.name, addr, limit, n.cmdLog())
+	return 0
+}
+
+func (n node) cmdLog() string {
+	data, _ := os.ReadFile(filepath.Join("/run/roamlab", strings.TrimSuffix(filepath.Base(n.file), ".clab.yml"), n.name, "cmd.log"))
+	return string(data)
+}
+
+type peerJSON struct {
+	Name          string   `json:"name"`
+	PublicKey     string   `json:"public_key"`
+	Endpoint      string   `json:"endpoint"`
+	LastHandshake string   `json:"last_handshake"`
+	RxBytes       string   `json:"rx_bytes"` // protojson writes int64 as a string
+	TxBytes       string   `json:"tx_bytes"`
+	AllowedIPs    []string `json:"allowed_ips"`
+}
+
+func (n node) peers() []peerJSON {
+	n.t.Helper()
+	var doc struct{ Peers []peerJSON }
+	out := n.mustRun("/run/roam/bin/roamctl", "peers", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		n.t.Fatalf("roamctl peers -o json: %v\n%s", err, out)
+	}
+	return doc.Peers
+}
+
+func (n node) status() map[string]any {
+	n.t.Helper()
+	var st map[string]any
+	out := n.mustRun("/run/roam/bin/roamctl", "status", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		n.t.Fatalf("roamctl status -o json: %v\n%s", err, out)
+	}
+	return st
+}
+
+// roamdPID is the pid of the roamd running in n's network namespace, or 0.
+// (Lab nodes share the host's PID namespace: pidof would find every node's.)
+func (n node) roamdPID() int { return roamdPID(n.file, n.name) }
+
+func roamdPID(file, node string) int {
+	var want syscall.Stat_t
+	lab := strings.TrimSuffix(filepath.Base(file), ".clab.yml")
+	if syscall.Stat("/run/netns/clab-"+lab+"-"+node, &want) != nil {
+		return 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		var st syscall.Stat_t
+		if strings.TrimSpace(string(comm)) == "roamd" && syscall.Stat(filepath.Join("/proc", e.Name(), "ns", "net"), &st) == nil &&
+			st.Dev == want.Dev && st.Ino == want.Ino {
+			return pid
+		}
+	}
+	return 0
+}
+
+func (n node) signal(sig syscall.Signal) int {
+	n.t.Helper()
+	pid := n.roamdPID()
+	if pid == 0 {
+		n.t.Fatalf("no roamd running in %s\n%s", n.name, n.cmdLog())
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		n.t.Fatal(err)
+	}
+	return pid
+}
+
+func waitGone(t *testing.T, pid int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("roamd (pid %d) still runs %v after SIGTERM", pid, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// start starts roamd in n in the background with config, as the lab's cmd does.
+func (n node) start(config string) {
+	n.t.Helper()
+	n.mustRun("setsid", "sh", "-c", "/run/roam/bin/roamd --config "+config+" >>/run/roam/roamd.log 2>&1 &")
+}
+
+func TestPairLab(t *testing.T) {
+	labtest.BuildBinaries(t)
+	file := labFile("pair")
+	labtest.Deploy(t, file)
+	a, b := node{t, file, "a"}, node{t, file, "b"}
+
+	took := a.waitPing("100.64.0.2", 15*time.Second)
+	t.Logf("tunnel up %v after deploy", took)
+	if out := a.mustRun("ping", "-c", "5", "-i", "0.2", "100.64.0.2"); !strings.Contains(out, "5 received") {
+		t.Errorf("ping over roam0:\n%s", out)
+	}
+	bKey := b.status()["public_key"].(string)
+	wg := a.mustRun("wg", "show", "roam0")
+	if !strings.Contains(wg, "peer: "+bKey) || !strings.Contains(wg, "latest handshake") {
+		t.Errorf("wg show roam0 in a does not list b (%s) with a handshake:\n%s", bKey, wg)
+	}
+	peers := a.peers()
+	if len(peers) != 1 || peers[0].Name != "b" || peers[0].PublicKey != bKey || peers[0].LastHandshake == "" ||
+		peers[0].RxBytes == "" || peers[0].Endpoint != "198.51.100.2:51820" {
+		t.Errorf("roamctl peers in a: %+v", peers)
+	}
+	table := a.mustRun("/run/roam/bin/roamctl", "peers")
+	if !strings.Contains(table, "b ") || strings.Contains(table, "never") {
+		t.Errorf("roamctl peers table:\n%s", table)
+	}
+	st := a.status()
+	if st["node"] != "a" || st["tunnel_mode"] != "userspace" || fmt.Sprint(st["overlay_addresses"]) != "[100.64.0.1/32]" {
+		t.Errorf("roamctl status: %v", st)
+	}
+
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := labtest.HTTPClient("clab-pair-a").Get("http://127.0.0.1:9474/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"roam_tunnel_peers 1", `roam_peer_rx_bytes_total{peer="b"}`, `roam_peer_last_handshake_seconds{peer="b"}`, "go_goroutines", "process_resident_memory_bytes"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		// Run a's roamd from a writable copy of its config, then add a peer.
+		cfg := "/run/roam/a.yaml"
+		a.mustRun("cp", "/run/roam/etc/pair-a.yaml", cfg)
+		pid := a.signal(syscall.SIGTERM)
+		waitGone(t, pid, 10*time.Second)
+		a.start(cfg)
+		a.waitPing("100.64.0.2", 15*time.Second)
+		before := a.mustRun("wg", "show", "roam0", "latest-handshakes")
+		a.mustRun("sh", "-c", "cat >> "+cfg+` <<'EOF'
+  - name: c
+    public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+    addresses: [100.64.0.3/32]
+EOF`)
+		a.signal(syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for len(a.peers()) != 2 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if ps := a.peers(); len(ps) != 2 {
+			t.Fatalf("after SIGHUP with a new peer: %+v", ps)
+		}
+		after := a.mustRun("wg", "show", "roam0", "latest-handshakes")
+		if !strings.Contains(after, strings.TrimSpace(before)) {
+			t.Errorf("reload disturbed b: handshakes before\n%s\nafter\n%s", before, after)
+		}
+		if r := a.run("ip", "route", "show", "100.64.0.3"); !strings.Contains(r.Stdout, "dev roam0") {
+			t.Errorf("no route to the new peer: %q", r.Stdout)
+		}
+	})
+
+	t.Run("restart keeps the key", func(t *testing.T) {
+		pid := b.signal(syscall.SIGTERM)
+		waitGone(t, pid, 10*time.Second)
+		// Clean shutdown: the device, its routes and its UAPI socket are gone.
+		if r := b.run("ip", "link", "show", "roam0"); r.Code == 0 {
+			t.Errorf("roam0 remains after SIGTERM:\n%s", r.Stdout)
+		}
+		if r := b.run("ls", "/var/run/wireguard/roam0.sock"); r.Code == 0 {
+			t.Error("UAPI socket remains after SIGTERM")
+		}
+		if r := b.run("ip", "route", "show", "100.64.0.1"); strings.TrimSpace(r.Stdout) != "" {
+			t.Errorf("route remains after SIGTERM: %s", r.Stdout)
+		}
+		b.start("/run/roam/etc/pair-b.yaml")
+		took := a.waitPing("100.64.0.2", 15*time.Second)
+		t.Logf("tunnel back %v after restarting b", took)
+		if got := b.status()["public_key"]; got != bKey {
+			t.Errorf("public key after restart %v, want %s", got, bKey)
+		}
+	})
+}
+
+// TestNATLabOverlay: two hosts behind their own NATs, each with a static
+// tunnel to the hub only, reach each other's overlay address; the hub
+// forwards (one hop: TTL 63) and its counters show both peers.
+func TestNATLabOverlay(t *testing.T) {
+	labtest.BuildBinaries(t)
+	file := labFile("nat")
+	labtest.Deploy(t, file)
+	host1, host2, hub := node{t, file, "host1"}, node{t, file, "host2"}, node{t, file, "hub"}
+	host1.waitPing("100.64.0.254", 15*time.Second)
+	host2.waitPing("100.64.0.254", 15*time.Second)
+	took := host1.waitPing("100.64.0.2", 15*time.Second)
+	t.Logf("host1 -> host2 over the hub after %v", took)
+	out := host1.mustRun("ping", "-c", "5", "-i", "0.2", "100.64.0.2")
+	if !strings.Contains(out, "5 received") || !strings.Contains(out, "ttl=63") {
+		t.Errorf("host1 -> host2 via the hub:\n%s", out)
+	}
+	host2.mustRun("ping", "-c", "2", "-i", "0.2", "100.64.0.1")
+	for _, p := range hub.peers() {
+		if p.LastHandshake == "" || p.RxBytes == "0" || !strings.HasPrefix(p.Endpoint, "203.0.113.1") {
+			t.Errorf("hub's peer %s: %+v (want a handshake, traffic, and the NAT's public endpoint)", p.Name, p)
+		}
+	}
+}
