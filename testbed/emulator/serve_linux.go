@@ -156,7 +156,7 @@ func publish(ctx context.Context, path, tap string, c *counters, kick <-chan str
 			Generation: c.generation.Load(),
 			Sent:       c.sent.Load(),
 			Lost:       c.lost.Load(),
-			QueueDrops: c.queueDrops.Load(),
+			QueueDrops: c.queueDrops.Load() + tapDrops(tap),
 			Corrupted:  c.corrupted.Load(),
 			SendErrors: c.sendErrors.Load(),
 			Updated:    time.Now(),

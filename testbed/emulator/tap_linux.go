@@ -44,6 +44,11 @@ func openTAP(h *netlink.Handle, name string, mtu int) (*os.File, netlink.Link, e
 		err = h.LinkSetMTU(link, mtu)
 	}
 	if err == nil {
+		// Frames wait in the TAP's queue until read: make it as deep as the
+		// scheduler's, or a burst is dropped there, before the emulator sees it.
+		err = h.LinkSetTxQLen(link, queueLimit)
+	}
+	if err == nil {
 		err = h.LinkSetUp(link)
 	}
 	if err != nil {
@@ -51,6 +56,16 @@ func openTAP(h *netlink.Handle, name string, mtu int) (*os.File, netlink.Link, e
 		return nil, nil, fmt.Errorf("emulator: set up tap %s: %w", name, err)
 	}
 	return f, link, nil
+}
+
+// tapDrops is how many frames the TAP dropped because its queue was full
+// (the emulator did not read them in time); they count as queue drops.
+func tapDrops(name string) uint64 {
+	link, err := netlink.LinkByName(name)
+	if err != nil || link.Attrs().Statistics == nil {
+		return 0
+	}
+	return link.Attrs().Statistics.TxDropped
 }
 
 // disableIPv6 stops the kernel from sending router solicitations, DAD and
