@@ -67,6 +67,20 @@ wait "$dump_pid" || true
 dump_pid=
 grep ' IP ' "$capture" || cat "$capture"
 
+step "roamd runs on the hub and both hosts: the hub's WireGuard peers, as roamctl shows them"
+# The hosts call the hub as soon as roamd starts; give the handshakes a moment.
+for host in host1 host2; do
+	for _ in $(seq 50); do
+		"$ROAMLAB" exec -t "$TOPO" -n "$host" -- ping -c 1 -W 1 100.64.0.254 >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+done
+run exec -t "$TOPO" -n hub -- /run/roam/bin/roamctl status
+run exec -t "$TOPO" -n hub -- /run/roam/bin/roamctl peers
+
+step "host1 pings host2's overlay address 100.64.0.2: both are behind NATs, the hub forwards (ttl 63)"
+run exec -t "$TOPO" -n host1 -- ping -c 5 -i 0.2 100.64.0.2
+
 step "Impairing nat1's uplink (egress of nat1:eth1): 50 ms delay, 5 ms jitter, 10 % loss"
 run tools netem set -t "$TOPO" -n nat1 -i eth1 --delay 50ms --jitter 5ms --loss 10
 run tools netem show -t "$TOPO" -n nat1

@@ -54,11 +54,6 @@ func newDaemon(cfg *Config, path string, log *slog.Logger) (*daemon, error) {
 // SIGHUP, and on cancellation removes what it created.
 func (d *daemon) Run(ctx context.Context) error {
 	cfg := d.config()
-	if cfg.Role == "hub" {
-		if err := enableForwarding(); err != nil {
-			return err
-		}
-	}
 	dev, err := tunnel.Open(tunnel.Config{Name: cfg.Tunnel.Device, Mode: cfg.Tunnel.Mode, MTU: cfg.Tunnel.MTU, Keep: cfg.Tunnel.Keep}, d.log)
 	if err != nil {
 		return err
@@ -69,6 +64,12 @@ func (d *daemon) Run(ctx context.Context) error {
 			d.log.Error("close tunnel", "err", err)
 		}
 	}()
+	if cfg.Role == "hub" {
+		if err := enableForwarding(dev.Name()); err != nil {
+			return err
+		}
+		d.log.Info("hub: forwarding between peers", "device", dev.Name())
+	}
 	st := d.state(ctx, cfg)
 	if err := dev.Apply(st); err != nil {
 		return err

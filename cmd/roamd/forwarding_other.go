@@ -4,4 +4,4 @@ package main
 
 import "errors"
 
-func enableForwarding() error { return errors.New("enable forwarding: only on Linux") }
+func enableForwarding(dev string) error { return errors.New("enable forwarding: only on Linux") }

@@ -250,7 +250,7 @@ func TestNATLabOverlay(t *testing.T) {
 	took := host1.waitPing("100.64.0.2", 15*time.Second)
 	t.Logf("host1 -> host2 over the hub after %v", took)
 	out := host1.mustRun("ping", "-c", "5", "-i", "0.2", "100.64.0.2")
-	if !strings.Contains(out, "5 received") || !strings.Contains(out, "ttl=63") {
+	if !strings.Contains(out, "5 received") || !strings.Contains(out, "ttl=63") || strings.Contains(out, "Redirect") {
 		t.Errorf("host1 -> host2 via the hub:\n%s", out)
 	}
 	host2.mustRun("ping", "-c", "2", "-i", "0.2", "100.64.0.1")
