@@ -79,7 +79,7 @@ func waitReply(b *testing.B, file, addr string) {
 // Run with: make bench (or go test -run '^$' -bench TunnelThroughput -benchtime 1x ./cmd/roamd)
 func BenchmarkTunnelThroughput(b *testing.B) {
 	labtest.BuildBinaries(b)
-	file := labFile("pair")
+	file := labtest.LabFile("pair")
 	labtest.Deploy(b, file)
 	waitReply(b, file, "100.64.0.2")
 	plainWireGuard(b, file)
@@ -116,7 +116,7 @@ func mean(xs []float64) float64 {
 // 20 s.
 func BenchmarkIdleFootprint(b *testing.B) {
 	labtest.BuildBinaries(b)
-	file := labFile("nat")
+	file := labtest.LabFile("nat")
 	labtest.Deploy(b, file)
 	for _, h := range []string{"host1", "host2"} {
 		for i := 0; i < 150 && labtest.Run(b, "exec", "-t", file, "-n", h, "--", "ping", "-c", "1", "-W", "1", "100.64.0.254").Code != 0; i++ {

@@ -15,10 +15,6 @@ import (
 	"github.com/roamnet/roam/testbed/labtest"
 )
 
-func labFile(name string) string {
-	return filepath.Join(labtest.RepoRoot(), "testbed", "labs", name+".clab.yml")
-}
-
 // node runs commands in one node of a deployed lab.
 type node struct {
 	t    *testing.T
@@ -142,7 +138,7 @@ func (n node) start(config string) {
 
 func TestPairLab(t *testing.T) {
 	labtest.BuildBinaries(t)
-	file := labFile("pair")
+	file := labtest.LabFile("pair")
 	labtest.Deploy(t, file)
 	a, b := node{t, file, "a"}, node{t, file, "b"}
 
@@ -242,7 +238,7 @@ EOF`)
 // forwards (one hop: TTL 63) and its counters show both peers.
 func TestNATLabOverlay(t *testing.T) {
 	labtest.BuildBinaries(t)
-	file := labFile("nat")
+	file := labtest.LabFile("nat")
 	labtest.Deploy(t, file)
 	host1, host2, hub := node{t, file, "host1"}, node{t, file, "host2"}, node{t, file, "hub"}
 	host1.waitPing("100.64.0.254", 15*time.Second)

@@ -15,7 +15,7 @@ import (
 // outstanding: testbed/emulator's BenchmarkDelayAt10kpps measures that rate.
 // Run with: make bench (or go test -run '^$' -bench EmulatorAccuracy -benchtime 1x ./cmd/roamlab)
 func BenchmarkEmulatorAccuracy(b *testing.B) {
-	file := labFile("pair")
+	file := labtest.LabFile("pair")
 	labtest.Deploy(b, file)
 	target := "198.51.100.2"
 	set := func(args ...string) {

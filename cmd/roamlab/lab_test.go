@@ -17,10 +17,6 @@ import (
 	"github.com/roamnet/roam/testbed/labtest"
 )
 
-func labFile(name string) string {
-	return filepath.Join(labtest.RepoRoot(), "testbed", "labs", name+".clab.yml")
-}
-
 // rootLinks lists the root namespace's interfaces, which a lab must never touch.
 func rootLinks(t *testing.T) []string {
 	t.Helper()
@@ -246,7 +242,7 @@ topology:
 // TestNATLab: both hosts reach the hub through their NATs, and the hub sees
 // the NATs' public addresses, never the hosts'.
 func TestNATLab(t *testing.T) {
-	file := labFile("nat")
+	file := labtest.LabFile("nat")
 	labtest.Deploy(t, file)
 	for _, host := range []string{"host1", "host2"} {
 		labtest.MustRun(t, "exec", "-t", file, "-n", host, "--", "ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1")

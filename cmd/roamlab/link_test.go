@@ -50,7 +50,7 @@ func ifaceState(t *testing.T, file, node, iface string) string {
 // back; a carrier cut is seen as link down at both ends and the routes that
 // went away with it come back on repair.
 func TestLinkCutRepair(t *testing.T) {
-	file := labFile("pair")
+	file := labtest.LabFile("pair")
 	labtest.Deploy(t, file)
 	labtest.MustRun(t, "exec", "-t", file, "-n", "a", "--", "ip", "route", "add", "192.0.2.0/24", "via", "198.51.100.2")
 	ping := []string{"-c", "3", "-i", "0.1", "-W", "1", "198.51.100.2"}
@@ -106,7 +106,7 @@ func TestLinkCutRepair(t *testing.T) {
 // TestNetemCLI: an impairment set through the CLI is in force at once, shows
 // in "netem show", changes while set, and clearing it leaves no hook behind.
 func TestNetemCLI(t *testing.T) {
-	file := labFile("pair")
+	file := labtest.LabFile("pair")
 	labtest.Deploy(t, file)
 	target := "198.51.100.2"
 	_, base := pingStats(t, file, "a", "-c", "20", "-i", "0.01", target)

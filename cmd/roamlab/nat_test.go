@@ -18,7 +18,7 @@ func TestNATMappingBehaviour(t *testing.T) {
 		same bool
 	}{{"nat", true}, {"nat-symmetric", false}} {
 		t.Run(tt.lab, func(t *testing.T) {
-			file := labFile(tt.lab)
+			file := labtest.LabFile(tt.lab)
 			labtest.Deploy(t, file)
 			topo := mustTopology(t, file)
 			ns := func(node string) string { return "clab-" + topo.Name + "-" + node }

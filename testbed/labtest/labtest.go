@@ -139,3 +139,8 @@ func Deploy(t testing.TB, file string) {
 		}
 	})
 }
+
+// LabFile is the path of a shipped lab, testbed/labs/<name>.clab.yml.
+func LabFile(name string) string {
+	return filepath.Join(RepoRoot(), "testbed", "labs", name+".clab.yml")
+}
