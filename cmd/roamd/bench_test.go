@@ -15,8 +15,8 @@ import (
 )
 
 // iperf runs a TCP iperf3 test from a to b's addr for secs seconds and
-// returns the receiver's throughput in Mbit/s.
-func iperf(b *testing.B, file, addr string, secs int) float64 {
+// returns the receiver's throughput in Mbit/s and the received bytes.
+func iperf(b *testing.B, file, addr string, secs int) (mbps, bytes float64) {
 	b.Helper()
 	labtest.MustRun(b, "exec", "-t", file, "-n", "b", "--", "iperf3", "-s", "-1", "-D", "-B", addr)
 	time.Sleep(200 * time.Millisecond) // iperf3 -D returns before it listens
@@ -25,13 +25,14 @@ func iperf(b *testing.B, file, addr string, secs int) float64 {
 		End struct {
 			SumReceived struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
+				Bytes         float64 `json:"bytes"`
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		b.Fatalf("iperf3 -J: %v\n%s", err, out)
 	}
-	return res.End.SumReceived.BitsPerSecond / 1e6
+	return res.End.SumReceived.BitsPerSecond / 1e6, res.End.SumReceived.Bytes
 }
 
 // plainWireGuard brings up wireguard-go (the version roamd embeds, as the go
@@ -74,8 +75,11 @@ func waitReply(b *testing.B, file, addr string) {
 
 // BenchmarkTunnelThroughput: iperf3 TCP through roamd's tunnel and through
 // plain wireguard-go (same version, keys, veth and lab, both up at once),
-// 8 runs of 5 s in ABBA order so that neither gains from going first;
-// reports both means and their ratio (target >= 0.95).
+// 8 runs of 5 s in ABBA order so that neither gains from going first.
+// Reports both mean throughputs and their ratio (target >= 0.95), and the CPU
+// seconds per GB spent by each tunnel's two processes (sender and receiver):
+// every run is CPU bound on two shared cores, so throughput moves with
+// scheduling while CPU per byte measures the tunnel itself.
 // Run with: make bench (or go test -run '^$' -bench TunnelThroughput -benchtime 1x ./cmd/roamd)
 func BenchmarkTunnelThroughput(b *testing.B) {
 	labtest.BuildBinaries(b)
@@ -84,22 +88,35 @@ func BenchmarkTunnelThroughput(b *testing.B) {
 	waitReply(b, file, "100.64.0.2")
 	plainWireGuard(b, file)
 	waitReply(b, file, "100.64.1.2")
+	tunnels := map[string]struct {
+		addr string
+		comm string // process name on both nodes
+	}{"roamd": {"100.64.0.2", "roamd"}, "plain": {"100.64.1.2", "wireguard"}}
 	for range b.N {
-		var roam, plain []float64
-		for i, first := range []string{"roamd", "plain", "plain", "roamd", "roamd", "plain", "plain", "roamd"} {
-			addr := map[string]string{"roamd": "100.64.0.2", "plain": "100.64.1.2"}[first]
-			mbps := iperf(b, file, addr, 5)
-			if first == "roamd" {
-				roam = append(roam, mbps)
-			} else {
-				plain = append(plain, mbps)
+		mbps := map[string][]float64{}
+		cpu, bytes := map[string]float64{}, map[string]float64{}
+		for i, which := range []string{"roamd", "plain", "plain", "roamd", "roamd", "plain", "plain", "roamd"} {
+			tn := tunnels[which]
+			pids := []int{pidOf(file, "a", tn.comm), pidOf(file, "b", tn.comm)}
+			if pids[0] == 0 || pids[1] == 0 {
+				b.Fatalf("%s: no %s process on both nodes", which, tn.comm)
 			}
-			b.Logf("run %d: %s %.0f Mbit/s", i+1, first, mbps)
+			t0 := cpuTicks(b, pids[0]) + cpuTicks(b, pids[1])
+			m, n := iperf(b, file, tn.addr, 5)
+			t1 := cpuTicks(b, pids[0]) + cpuTicks(b, pids[1])
+			mbps[which] = append(mbps[which], m)
+			cpu[which] += float64(t1-t0) / 100 // USER_HZ
+			bytes[which] += n
+			b.Logf("run %d: %s %.0f Mbit/s, %.2f CPU s/GB", i+1, which, m, float64(t1-t0)/100/(n/1e9))
 		}
-		r, p := mean(roam), mean(plain)
+		r, p := mean(mbps["roamd"]), mean(mbps["plain"])
+		rc, pc := cpu["roamd"]/(bytes["roamd"]/1e9), cpu["plain"]/(bytes["plain"]/1e9)
 		b.ReportMetric(r, "Mbit/s_roamd")
 		b.ReportMetric(p, "Mbit/s_wireguard-go")
 		b.ReportMetric(r/p, "ratio")
+		b.ReportMetric(rc, "cpu_s/GB_roamd")
+		b.ReportMetric(pc, "cpu_s/GB_wireguard-go")
+		b.ReportMetric(pc/rc, "efficiency_ratio")
 	}
 }
 

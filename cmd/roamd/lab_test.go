@@ -85,7 +85,10 @@ func (n node) status() map[string]any {
 // (Lab nodes share the host's PID namespace: pidof would find every node's.)
 func (n node) roamdPID() int { return roamdPID(n.file, n.name) }
 
-func roamdPID(file, node string) int {
+func roamdPID(file, node string) int { return pidOf(file, node, "roamd") }
+
+// pidOf is the pid of a process named comm in the node's network namespace, or 0.
+func pidOf(file, node, comm string) int {
 	var want syscall.Stat_t
 	lab := strings.TrimSuffix(filepath.Base(file), ".clab.yml")
 	if syscall.Stat("/run/netns/clab-"+lab+"-"+node, &want) != nil {
@@ -97,9 +100,9 @@ func roamdPID(file, node string) int {
 		if err != nil {
 			continue
 		}
-		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		name, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
 		var st syscall.Stat_t
-		if strings.TrimSpace(string(comm)) == "roamd" && syscall.Stat(filepath.Join("/proc", e.Name(), "ns", "net"), &st) == nil &&
+		if strings.TrimSpace(string(name)) == comm && syscall.Stat(filepath.Join("/proc", e.Name(), "ns", "net"), &st) == nil &&
 			st.Dev == want.Dev && st.Ino == want.Ino {
 			return pid
 		}
