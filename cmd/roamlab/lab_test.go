@@ -17,20 +17,28 @@ import (
 	"github.com/roamnet/roam/testbed/labtest"
 )
 
-// rootLinks lists the root namespace's interfaces, which a lab must never touch.
-func rootLinks(t *testing.T) []string {
+// rootState is the root namespace's interfaces, addresses and routes (IPv4
+// and IPv6, all tables), which a lab must never touch.
+func rootState(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("ip", "-o", "link", "show").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(line); len(f) > 1 {
-			names = append(names, strings.TrimSuffix(f[1], ":"))
+	var out strings.Builder
+	for _, args := range [][]string{
+		{"-o", "link", "show"}, {"-o", "addr", "show"},
+		{"-4", "route", "show", "table", "all"}, {"-6", "route", "show", "table", "all"},
+	} {
+		b, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			t.Fatalf("ip %v: %v", args, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			// Counters and ages change by themselves; identity does not.
+			if i := strings.Index(line, " expires "); i >= 0 {
+				line = line[:i]
+			}
+			out.WriteString(line + "\n")
 		}
 	}
-	return names
+	return out.String()
 }
 
 // labNamespaces lists the network namespaces of a lab that still exist.
@@ -102,7 +110,7 @@ func TestShippedLabs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := rootLinks(t)
+			before := rootState(t)
 			labtest.MustRun(t, "deploy", "-t", file)
 			destroyed := false
 			t.Cleanup(func() {
@@ -110,8 +118,8 @@ func TestShippedLabs(t *testing.T) {
 					labtest.Run(t, "destroy", "-t", file)
 				}
 			})
-			if after := rootLinks(t); !slices.Equal(before, after) {
-				t.Errorf("deploy changed the root namespace's links: %v -> %v", before, after)
+			if after := rootState(t); before != after {
+				t.Errorf("deploy changed the root namespace's links, addresses or routes:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 			nodes := inspectJSON(t, file)
 			if len(nodes) != len(topo.Nodes) {
@@ -140,8 +148,8 @@ func TestShippedLabs(t *testing.T) {
 			labtest.MustRun(t, "destroy", "-t", file)
 			destroyed = true
 			assertGone(t, topo.Name)
-			if after := rootLinks(t); !slices.Equal(before, after) {
-				t.Errorf("root namespace's links changed: %v -> %v", before, after)
+			if after := rootState(t); before != after {
+				t.Errorf("root namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
 	}
