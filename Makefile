@@ -11,7 +11,7 @@ GO ?= go
 # command:package for every program the tests and the demo run.
 DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
 	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
-	unshare:util-linux setsid:util-linux mount:mount sysctl:procps \
+	unshare:util-linux setsid:util-linux taskset:util-linux mount:mount sysctl:procps \
 	protoc:protobuf-compiler
 
 ROAMLAB := $(CURDIR)/bin/roamlab
