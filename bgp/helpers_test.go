@@ -1,11 +1,10 @@
 package bgp
 
 import (
-	"bytes"
 	"context"
+	"go.uber.org/goleak"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -69,56 +68,12 @@ func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 	}
 }
 
-// goroutines returns the stacks of all goroutines keyed by their header line
-// ("goroutine 12 [select]:" minus the state).
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := make(map[string]string)
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		s := string(g)
-		id, _, _ := strings.Cut(s, " [")
-		out[id] = s
-	}
-	return out
-}
-
-// knownGoBGPLeak is GoBGP v3.37.0's (*BgpServer).Serve loop, which has no way
-// to return: one per speaker, parked in reflect.Select.
-func knownGoBGPLeak(stack string) bool {
-	return strings.Contains(stack, "gobgp/v3/pkg/server.(*BgpServer).Serve(")
-}
-
-// checkNoLeaks fails if goroutines not in before (other than GoBGP's Serve
-// loop) are still running after a bounded wait.
-func checkNoLeaks(t *testing.T, before map[string]string) {
+// checkNoLeaks fails if goroutines started since before are still running
+// after goleak's bounded wait, other than GoBGP v3.37.0's
+// (*BgpServer).Serve loop, which has no way to return (one per speaker).
+func checkNoLeaks(t *testing.T, before goleak.Option) {
 	t.Helper()
-	var leaked []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		leaked = leaked[:0]
-		for id, stack := range goroutines() {
-			if _, ok := before[id]; ok || knownGoBGPLeak(stack) {
-				continue
-			}
-			leaked = append(leaked, stack)
-		}
-		if len(leaked) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+	goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve"))
 }
 
 // runSpeaker runs s until the test's cleanup cancels it; the returned stop

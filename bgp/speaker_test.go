@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -141,7 +142,7 @@ func newSpeaker(t *testing.T, name string, cfg Config) *Speaker {
 // TestPeering runs A - B - C on loopback: A-B over 127.0.0.1, B-C over ::1,
 // B listening on a free port with both neighbours passive.
 func TestPeering(t *testing.T) {
-	before := goroutines()
+	before := goleak.IgnoreCurrent()
 	portB, grpcB := freePort(t), freePort(t)
 	timers := func(c Config) Config {
 		c.HoldTime, c.KeepaliveInterval, c.ConnectRetry, c.IdleHoldTime = 3*time.Second, time.Second, time.Second, time.Second
@@ -366,7 +367,7 @@ func gobgpCLI(t *testing.T, port int, args ...string) string {
 // TestRunGRPCBindFailure: GoBGP calls Fatal when its gRPC address is taken;
 // Run must return that as an error instead of the process exiting.
 func TestRunGRPCBindFailure(t *testing.T) {
-	before := goroutines()
+	before := goleak.IgnoreCurrent()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
