@@ -31,6 +31,7 @@ type Config struct {
 	API            APIConfig     `yaml:"api"`
 	Metrics        MetricsConfig `yaml:"metrics"`
 	Log            LogConfig     `yaml:"log"`
+	BGP            BGPConfig     `yaml:"bgp"`
 
 	// Parsed forms, filled by validate.
 	addrs []netip.Prefix
@@ -53,6 +54,17 @@ type PeerConfig struct {
 	Addresses           []string `yaml:"addresses"`            // the peer's overlay /32 and/or /128
 	PersistentKeepalive string   `yaml:"persistent_keepalive"` // optional duration, whole seconds, e.g. 25s
 	Routes              []string `yaml:"routes"`               // extra prefixes routed to the peer
+	ASN                 uint32   `yaml:"asn"`                  // the peer's AS number: a BGP session over the overlay
+}
+
+// BGPConfig turns on the embedded BGP speaker: sessions with the peers that
+// have an asn, over the overlay, announcing this node's prefixes.
+type BGPConfig struct {
+	ASN        uint32   `yaml:"asn"`         // this node's AS number; 0 (default): BGP off
+	Prefixes   []string `yaml:"prefixes"`    // prefixes this node originates (pod and service CIDRs)
+	GRPCListen string   `yaml:"grpc_listen"` // GoBGP's gRPC API for the gobgp CLI; default 127.0.0.1:50051
+	ListenPort int      `yaml:"listen_port"` // default 179
+	prefixes   []netip.Prefix
 }
 
 // APIConfig is the REST status API.
@@ -80,6 +92,7 @@ type peer struct {
 	addrs     []netip.Prefix
 	routes    []netip.Prefix
 	keepalive time.Duration
+	asn       uint32
 }
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -173,7 +186,74 @@ func (c *Config) validate() error {
 	if c.API.Listen == c.Metrics.Listen {
 		return fmt.Errorf("config: metrics.listen: %q is also api.listen", c.Metrics.Listen)
 	}
-	return c.Log.validate()
+	if err := c.Log.validate(); err != nil {
+		return err
+	}
+	return c.validateBGP()
+}
+
+func (c *Config) validateBGP() error {
+	b := &c.BGP
+	if b.ASN == 0 {
+		if len(b.Prefixes) > 0 || b.GRPCListen != "" || b.ListenPort != 0 {
+			return errors.New("config: bgp.asn: missing (the other bgp settings need it)")
+		}
+		for i, p := range c.peers {
+			if p.asn != 0 {
+				return fmt.Errorf("config: peers[%d].asn: set, but bgp.asn is not", i)
+			}
+		}
+		return nil
+	}
+	if !c.hasIPv4() {
+		return errors.New("config: bgp: needs an IPv4 overlay address (the router ID and session address)")
+	}
+	for i, s := range b.Prefixes {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p != p.Masked() {
+			return fmt.Errorf("config: bgp.prefixes[%d]: %q is not a network prefix such as 10.244.1.0/24", i, s)
+		}
+		b.prefixes = append(b.prefixes, p)
+	}
+	if b.GRPCListen == "" {
+		b.GRPCListen = "127.0.0.1:50051"
+	}
+	if err := checkListen("bgp.grpc_listen", b.GRPCListen); err != nil {
+		return err
+	}
+	if b.ListenPort == 0 {
+		b.ListenPort = 179
+	}
+	if b.ListenPort < 1 || b.ListenPort > 65535 {
+		return fmt.Errorf("config: bgp.listen_port: %d out of range 1..65535", b.ListenPort)
+	}
+	for i, p := range c.peers {
+		if p.asn != 0 && !hasIPv4(p.addrs) {
+			return fmt.Errorf("config: peers[%d].asn: the peer needs an IPv4 overlay address for its BGP session", i)
+		}
+	}
+	return nil
+}
+
+func (c *Config) hasIPv4() bool { return hasIPv4(c.addrs) }
+
+func hasIPv4(addrs []netip.Prefix) bool {
+	for _, a := range addrs {
+		if a.Addr().Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// overlayIPv4 is the first IPv4 overlay address of addrs.
+func overlayIPv4(addrs []netip.Prefix) netip.Addr {
+	for _, a := range addrs {
+		if a.Addr().Is4() {
+			return a.Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 func (t *TunnelConfig) validate() error {
@@ -225,7 +305,7 @@ func (c *Config) validatePeers() error {
 	}
 	for i, pc := range c.Peers {
 		where := fmt.Sprintf("peers[%d]", i)
-		p := peer{name: pc.Name, endpoint: pc.Endpoint}
+		p := peer{name: pc.Name, endpoint: pc.Endpoint, asn: pc.ASN}
 		if !nodeNameRe.MatchString(pc.Name) {
 			return fmt.Errorf("config: %s.name: %q is not a valid name", where, pc.Name)
 		}

@@ -79,6 +79,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"endpoint port", peer(", endpoint: '192.0.2.2:0'"), `port "0" out of range`},
 		{"route not network", peer(", routes: [10.244.2.1/24]"), `peers[0].routes[0]: "10.244.2.1/24" is not a network prefix`},
 		{"keepalive", peer(", persistent_keepalive: 1.5s"), `persistent_keepalive: "1.5s": want whole seconds`},
+		{"bgp prefix", base + "bgp: {asn: 4200000001, prefixes: [10.244.1.1/24]}\n", `bgp.prefixes[0]: "10.244.1.1/24" is not a network prefix`},
+		{"bgp settings without asn", base + "bgp: {prefixes: [10.244.1.0/24]}\n", "bgp.asn: missing"},
+		{"peer asn without bgp", peer(", asn: 4200000002"), "peers[0].asn: set, but bgp.asn is not"},
+		{"bgp grpc", base + "bgp: {asn: 4200000001, grpc_listen: nowhere}\n", `bgp.grpc_listen: "nowhere"`},
+		{"bgp without ipv4", "node: a\naddresses: ['fd00::1/128']\nbgp: {asn: 4200000001}\n", "bgp: needs an IPv4 overlay address"},
 		{"keepalive big", peer(", persistent_keepalive: 70000s"), "persistent_keepalive"},
 	}
 	for _, tt := range tests {

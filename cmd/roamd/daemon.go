@@ -83,14 +83,22 @@ func (d *daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
+	speaker, err := newSpeaker(ctx, cfg, d.log)
+	if err != nil {
+		return err
+	}
 	d.log.Info("started", "node", cfg.Node, "role", cfg.Role, "public_key", d.key.PublicKey().String(),
 		"device", dev.Name(), "mode", dev.Mode(), "listen_port", cfg.ListenPort, "peers", len(cfg.peers))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{apiSrv.Run, metrics.Run, d.reloadOnHUP} {
+	runs := []func(context.Context) error{apiSrv.Run, metrics.Run, d.reloadOnHUP}
+	if speaker != nil {
+		runs = append(runs, speaker.Run)
+	}
+	errs := make(chan error, len(runs))
+	for _, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -183,6 +183,40 @@ func TestPairLab(t *testing.T) {
 		}
 	})
 
+	t.Run("bgp over the overlay", func(t *testing.T) {
+		// The stock gobgp CLI against roamd's gRPC API, inside each node.
+		gobgp := func(n node, args ...string) string {
+			return n.mustRun(append([]string{"/run/roam/bin/gobgp"}, args...)...)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(gobgp(a, "neighbor"), "Establ") && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if out := gobgp(a, "neighbor"); !strings.Contains(out, "100.64.0.2") || !strings.Contains(out, "Establ") {
+			t.Fatalf("a's BGP session with b over the overlay is not up:\n%s\n%s", out, a.cmdLog())
+		}
+		for _, c := range []struct {
+			n            node
+			want, nextHop string
+		}{{a, "10.244.2.0/24", "100.64.0.2"}, {b, "10.244.1.0/24", "100.64.0.1"}} {
+			var rib string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if rib = gobgp(c.n, "global", "rib"); strings.Contains(rib, c.want) {
+					break
+				}
+			}
+			line := ""
+			for _, l := range strings.Split(rib, "\n") {
+				if strings.Contains(l, c.want) {
+					line = l
+				}
+			}
+			if !strings.Contains(line, c.nextHop) {
+				t.Errorf("%s: no route to %s via %s in its RIB:\n%s", c.n.name, c.want, c.nextHop, rib)
+			}
+		}
+	})
+
 	t.Run("reload", func(t *testing.T) {
 		// Run a's roamd from a writable copy of its config, then add a peer.
 		cfg := "/run/roam/a.yaml"

@@ -68,11 +68,18 @@ func BuildBinaries(t testing.TB) {
 		if buildErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/...")
-		cmd.Dir = RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
+		// Our commands, and the stock gobgp CLI the labs query roamd with.
+		for _, args := range [][]string{
+			{"build", "-o", bin + "/", "./cmd/..."},
+			{"build", "-o", bin + "/gobgp", "github.com/osrg/gobgp/v3/cmd/gobgp"},
+		} {
+			cmd := exec.Command("go", args...)
+			cmd.Dir = RepoRoot()
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New(string(out))
+				return
+			}
 		}
 	})
 	if buildErr != nil {
