@@ -196,7 +196,7 @@ func TestPairLab(t *testing.T) {
 			t.Fatalf("a's BGP session with b over the overlay is not up:\n%s\n%s", out, a.cmdLog())
 		}
 		for _, c := range []struct {
-			n            node
+			n             node
 			want, nextHop string
 		}{{a, "10.244.2.0/24", "100.64.0.2"}, {b, "10.244.1.0/24", "100.64.0.1"}} {
 			var rib string
