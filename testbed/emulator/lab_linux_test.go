@@ -5,17 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/roamnet/roam/testbed/labtest"
-	"github.com/vishvananda/netns"
 )
 
 // node is one side of a lab.
@@ -137,36 +134,4 @@ func (l *lab) emulatorLog() string {
 	return string(b)
 }
 
-// inNetns runs fn on a thread inside the namespace of n; sockets created by
-// fn stay in that namespace. The thread is discarded if it cannot return to
-// the original namespace.
-func inNetns(n node, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			done <- err
-			return // the goroutine exits locked: its thread goes with it
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(n.path())
-		if err != nil {
-			done <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			done <- err
-			return
-		}
-		fnErr := fn()
-		if err := netns.Set(orig); err != nil {
-			done <- errors.Join(fnErr, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- fnErr
-	}()
-	return <-done
-}
+func inNetns(n node, fn func() error) error { return labtest.InNetns(n.path(), fn) }

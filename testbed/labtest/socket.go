@@ -2,6 +2,7 @@ package labtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,29 +14,42 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// inNetns runs fn on a thread moved into the named network namespace: a
-// socket fn creates stays in that namespace.
+// InNetns runs fn on a fresh thread moved into the network namespace held by
+// the file nsPath (e.g. /run/netns/clab-pair-a); sockets fn creates stay in
+// that namespace. The thread is discarded if it cannot return.
+func InNetns(nsPath string, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			done <- err
+			return // the goroutine exits locked: its thread goes with it
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			done <- fmt.Errorf("network namespace %s: %w", nsPath, err)
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			done <- fmt.Errorf("enter %s: %w", nsPath, err)
+			return
+		}
+		fnErr := fn()
+		if err := netns.Set(orig); err != nil {
+			done <- errors.Join(fnErr, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- fnErr
+	}()
+	return <-done
+}
+
 func inNetns(netnsName string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := netns.GetFromPath(filepath.Join("/run/netns", netnsName))
-	if err != nil {
-		return fmt.Errorf("network namespace %s: %w", netnsName, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		return fmt.Errorf("enter %s: %w", netnsName, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		panic("labtest: cannot return to the original network namespace: " + err.Error())
-	}
-	return ferr
+	return InNetns(filepath.Join("/run/netns", netnsName), fn)
 }
 
 // HTTPClient returns a client whose connections start inside a lab node's
