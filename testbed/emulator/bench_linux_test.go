@@ -2,6 +2,9 @@ package emulator
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,7 +22,10 @@ func BenchmarkDelayAt10kpps(b *testing.B) {
 		b.ReportMetric(float64(base.mean())/1e6, "ms_baseline")
 		for _, d := range []time.Duration{5 * ms1, 20 * ms1, 50 * ms1, 100 * ms1} {
 			l.apply(b, Impairment{Delay: d})
+			pid := emulatorPID(b, l)
+			c0, t0 := cpuSeconds(b, pid), time.Now()
 			r := sendUDP(b, l.a, l.b, 10_000, 10_000)
+			b.ReportMetric(100*(cpuSeconds(b, pid)-c0)/time.Since(t0).Seconds(), fmt.Sprintf("pct_core_emulator_for_%v", d))
 			b.Logf("delay %v at 10k/s: %v", d, r)
 			b.ReportMetric(float64(r.mean()-base.mean())/1e6, fmt.Sprintf("ms_mean_for_%v", d))
 			b.ReportMetric(float64(r.percentile(99)-base.mean())/1e6, fmt.Sprintf("ms_p99_for_%v", d))
@@ -27,6 +33,31 @@ func BenchmarkDelayAt10kpps(b *testing.B) {
 			b.ReportMetric(float64(r.sent)/r.elapsed.Seconds(), fmt.Sprintf("pps_sent_for_%v", d))
 		}
 	}
+}
+
+// emulatorPID is the pid of the emulator serving node a's eth1.
+func emulatorPID(b *testing.B, l *lab) int {
+	data, err := os.ReadFile(filesFor(l.stateDir, "eth1").pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pid
+}
+
+// cpuSeconds is the user+system CPU time pid has used.
+func cpuSeconds(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
 }
 
 // BenchmarkLoss measures requested vs measured loss over 5 000 paced datagrams.
