@@ -26,8 +26,8 @@ build:
 		echo "CGO_ENABLED=0 $(GO) build -o bin/$${d#cmd/} ./$$d"; \
 		CGO_ENABLED=0 $(GO) build -o "bin/$${d#cmd/}" "./$$d" || exit 1; \
 	done
-	@echo "CGO_ENABLED=0 $(GO) build -o bin/gobgp github.com/osrg/gobgp/v3/cmd/gobgp  # the stock CLI, for the labs"
-	@CGO_ENABLED=0 $(GO) build -o bin/gobgp github.com/osrg/gobgp/v3/cmd/gobgp
+	@echo "CGO_ENABLED=0 $(GO) build -o bin/ github.com/osrg/gobgp/v3/cmd/gobgp github.com/osrg/gobgp/v3/cmd/gobgpd  # the stock CLI and daemon, for the labs"
+	@CGO_ENABLED=0 $(GO) build -o bin/ github.com/osrg/gobgp/v3/cmd/gobgp github.com/osrg/gobgp/v3/cmd/gobgpd
 
 # Prints go test's own output; the exit status is go test's. Under CI=true
 # (CI runs as root) any skipped test fails the run: skips are only for non-root.

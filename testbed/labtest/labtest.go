@@ -68,10 +68,11 @@ func BuildBinaries(t testing.TB) {
 		if buildErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); buildErr != nil {
 			return
 		}
-		// Our commands, and the stock gobgp CLI the labs query roamd with.
+		// Our commands, the stock gobgp CLI the labs query roamd with, and
+		// gobgpd, an external router in the interop labs.
 		for _, args := range [][]string{
 			{"build", "-o", bin + "/", "./cmd/..."},
-			{"build", "-o", bin + "/gobgp", "github.com/osrg/gobgp/v3/cmd/gobgp"},
+			{"build", "-o", bin + "/", "github.com/osrg/gobgp/v3/cmd/gobgp", "github.com/osrg/gobgp/v3/cmd/gobgpd"},
 		} {
 			cmd := exec.Command("go", args...)
 			cmd.Dir = RepoRoot()
