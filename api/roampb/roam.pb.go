@@ -374,6 +374,552 @@ func (x *Error) GetMessage() string {
 	return ""
 }
 
+// BgpNeighbor is one BGP session of this node and its state.
+type BgpNeighbor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Address of the neighbour, e.g. "100.64.0.2" for a roam peer (its
+	// overlay address) or "192.0.2.1" for an external router.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// The neighbour's AS number, e.g. 4200000002.
+	Asn uint32 `protobuf:"varint,2,opt,name=asn,proto3" json:"asn,omitempty"`
+	// Who the neighbour is: the roam peer's name, or the description configured
+	// for an external router; empty if none was configured.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// What the neighbour is: "roam" (a roam peer, reached over the overlay) or
+	// "external" (a router on the underlay).
+	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// State of the session, as RFC 4271 names it in lower case: "idle",
+	// "connect", "active", "opensent", "openconfirm" or "established".
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// How long the session has been established; unset while it is not.
+	Uptime *durationpb.Duration `protobuf:"bytes,6,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// Routes received from the neighbour, before import policy.
+	Received uint64 `protobuf:"varint,7,opt,name=received,proto3" json:"received,omitempty"`
+	// Routes received from the neighbour that import policy accepted.
+	Accepted uint64 `protobuf:"varint,8,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// Routes this node advertises to the neighbour.
+	Advertised    uint64 `protobuf:"varint,9,opt,name=advertised,proto3" json:"advertised,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BgpNeighbor) Reset() {
+	*x = BgpNeighbor{}
+	mi := &file_roam_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BgpNeighbor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BgpNeighbor) ProtoMessage() {}
+
+func (x *BgpNeighbor) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BgpNeighbor.ProtoReflect.Descriptor instead.
+func (*BgpNeighbor) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BgpNeighbor) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *BgpNeighbor) GetAsn() uint32 {
+	if x != nil {
+		return x.Asn
+	}
+	return 0
+}
+
+func (x *BgpNeighbor) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *BgpNeighbor) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *BgpNeighbor) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BgpNeighbor) GetUptime() *durationpb.Duration {
+	if x != nil {
+		return x.Uptime
+	}
+	return nil
+}
+
+func (x *BgpNeighbor) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *BgpNeighbor) GetAccepted() uint64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *BgpNeighbor) GetAdvertised() uint64 {
+	if x != nil {
+		return x.Advertised
+	}
+	return 0
+}
+
+// ListBgpNeighborsResponse is the body of GET /v1/bgp/neighbors.
+type ListBgpNeighborsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every configured BGP neighbour of this node, in any state.
+	Neighbors     []*BgpNeighbor `protobuf:"bytes,1,rep,name=neighbors,proto3" json:"neighbors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBgpNeighborsResponse) Reset() {
+	*x = ListBgpNeighborsResponse{}
+	mi := &file_roam_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBgpNeighborsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBgpNeighborsResponse) ProtoMessage() {}
+
+func (x *ListBgpNeighborsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBgpNeighborsResponse.ProtoReflect.Descriptor instead.
+func (*ListBgpNeighborsResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListBgpNeighborsResponse) GetNeighbors() []*BgpNeighbor {
+	if x != nil {
+		return x.Neighbors
+	}
+	return nil
+}
+
+// Route is one BGP path to a prefix: originated by this node, or learned
+// from a neighbour.
+type Route struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Destination, e.g. "10.244.2.0/24" or "fd00:96::/64".
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// BGP next hop, e.g. "100.64.0.2".
+	NextHop string `protobuf:"bytes,2,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"`
+	// AS path, nearest AS first, e.g. [4200000002, 4200000009]; empty for a
+	// route this node originates.
+	AsPath []uint32 `protobuf:"varint,3,rep,packed,name=as_path,json=asPath,proto3" json:"as_path,omitempty"`
+	// LOCAL_PREF attribute; higher is preferred.
+	LocalPref uint32 `protobuf:"varint,4,opt,name=local_pref,json=localPref,proto3" json:"local_pref,omitempty"`
+	// MULTI_EXIT_DISC attribute; lower is preferred.
+	Med uint32 `protobuf:"varint,5,opt,name=med,proto3" json:"med,omitempty"`
+	// Whether this is BGP's best path to the prefix: the one this node uses
+	// and passes on.
+	Best bool `protobuf:"varint,6,opt,name=best,proto3" json:"best,omitempty"`
+	// Address of the neighbour the route was learned from, e.g.
+	// "100.64.0.2"; empty for a route this node originates.
+	From string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
+	// Who the route was learned from: the roam peer's name or the external
+	// neighbour's description; empty when unknown or originated.
+	FromName string `protobuf:"bytes,8,opt,name=from_name,json=fromName,proto3" json:"from_name,omitempty"`
+	// Whether the route is kept through a graceful restart of its neighbour
+	// and not yet confirmed by it.
+	Stale         bool `protobuf:"varint,9,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Route) Reset() {
+	*x = Route{}
+	mi := &file_roam_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Route) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Route) ProtoMessage() {}
+
+func (x *Route) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Route.ProtoReflect.Descriptor instead.
+func (*Route) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Route) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *Route) GetNextHop() string {
+	if x != nil {
+		return x.NextHop
+	}
+	return ""
+}
+
+func (x *Route) GetAsPath() []uint32 {
+	if x != nil {
+		return x.AsPath
+	}
+	return nil
+}
+
+func (x *Route) GetLocalPref() uint32 {
+	if x != nil {
+		return x.LocalPref
+	}
+	return 0
+}
+
+func (x *Route) GetMed() uint32 {
+	if x != nil {
+		return x.Med
+	}
+	return 0
+}
+
+func (x *Route) GetBest() bool {
+	if x != nil {
+		return x.Best
+	}
+	return false
+}
+
+func (x *Route) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Route) GetFromName() string {
+	if x != nil {
+		return x.FromName
+	}
+	return ""
+}
+
+func (x *Route) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// InstalledRoute is a route roamd has put into the kernel's routing table
+// (and, for a roam peer, into its WireGuard AllowedIPs).
+type InstalledRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Destination, e.g. "10.244.2.0/24".
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// Network device the route points into, e.g. "roam0".
+	Device string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	// Gateway address, e.g. "192.0.2.1"; empty for routes into the tunnel,
+	// which need none.
+	Gateway string `protobuf:"bytes,3,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// Name of the roam peer whose WireGuard AllowedIPs carry the prefix; empty
+	// for routes to an external next hop.
+	Peer string `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
+	// Kernel routing table, e.g. 254 (main).
+	Table uint32 `protobuf:"varint,5,opt,name=table,proto3" json:"table,omitempty"`
+	// Whether the route is left from a previous run of roamd and not yet
+	// confirmed by BGP in this one.
+	Stale         bool `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstalledRoute) Reset() {
+	*x = InstalledRoute{}
+	mi := &file_roam_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstalledRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstalledRoute) ProtoMessage() {}
+
+func (x *InstalledRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstalledRoute.ProtoReflect.Descriptor instead.
+func (*InstalledRoute) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *InstalledRoute) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *InstalledRoute) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *InstalledRoute) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *InstalledRoute) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *InstalledRoute) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *InstalledRoute) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// ListRoutesResponse is the body of GET /v1/routes.
+type ListRoutesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Routes this node announces, e.g. its pod and service prefixes.
+	Originated []*Route `protobuf:"bytes,1,rep,name=originated,proto3" json:"originated,omitempty"`
+	// Paths learned from neighbours after import policy, best and not best.
+	Learned []*Route `protobuf:"bytes,2,rep,name=learned,proto3" json:"learned,omitempty"`
+	// Routes roamd has installed in the kernel.
+	Installed     []*InstalledRoute `protobuf:"bytes,3,rep,name=installed,proto3" json:"installed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoutesResponse) Reset() {
+	*x = ListRoutesResponse{}
+	mi := &file_roam_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoutesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoutesResponse) ProtoMessage() {}
+
+func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
+func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListRoutesResponse) GetOriginated() []*Route {
+	if x != nil {
+		return x.Originated
+	}
+	return nil
+}
+
+func (x *ListRoutesResponse) GetLearned() []*Route {
+	if x != nil {
+		return x.Learned
+	}
+	return nil
+}
+
+func (x *ListRoutesResponse) GetInstalled() []*InstalledRoute {
+	if x != nil {
+		return x.Installed
+	}
+	return nil
+}
+
+// Service is a prefix this node announces by BGP on request of the API, e.g.
+// a service's virtual IPs. It is the body of POST /v1/services and its
+// answer.
+type Service struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The prefix, e.g. "10.96.0.0/24" or "fd00:96::/64": no host bits set,
+	// not a default route (/0).
+	Prefix        string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Service) Reset() {
+	*x = Service{}
+	mi := &file_roam_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Service) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Service) ProtoMessage() {}
+
+func (x *Service) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Service.ProtoReflect.Descriptor instead.
+func (*Service) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Service) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+// ListServicesResponse is the body of GET /v1/services.
+type ListServicesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every service prefix of this node.
+	Services      []*Service `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListServicesResponse) Reset() {
+	*x = ListServicesResponse{}
+	mi := &file_roam_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListServicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListServicesResponse) ProtoMessage() {}
+
+func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
+func (*ListServicesResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListServicesResponse) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
 var File_roam_proto protoreflect.FileDescriptor
 
 const file_roam_proto_rawDesc = "" +
@@ -410,7 +956,49 @@ const file_roam_proto_rawDesc = "" +
 	"\x05peers\x18\x01 \x03(\v2\r.roam.v1.PeerR\x05peers\"5\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessageB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x90\x02\n" +
+	"\vBgpNeighbor\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03asn\x18\x02 \x01(\rR\x03asn\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x121\n" +
+	"\x06uptime\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1a\n" +
+	"\breceived\x18\a \x01(\x04R\breceived\x12\x1a\n" +
+	"\baccepted\x18\b \x01(\x04R\baccepted\x12\x1e\n" +
+	"\n" +
+	"advertised\x18\t \x01(\x04R\n" +
+	"advertised\"N\n" +
+	"\x18ListBgpNeighborsResponse\x122\n" +
+	"\tneighbors\x18\x01 \x03(\v2\x14.roam.v1.BgpNeighborR\tneighbors\"\xdf\x01\n" +
+	"\x05Route\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x19\n" +
+	"\bnext_hop\x18\x02 \x01(\tR\anextHop\x12\x17\n" +
+	"\aas_path\x18\x03 \x03(\rR\x06asPath\x12\x1d\n" +
+	"\n" +
+	"local_pref\x18\x04 \x01(\rR\tlocalPref\x12\x10\n" +
+	"\x03med\x18\x05 \x01(\rR\x03med\x12\x12\n" +
+	"\x04best\x18\x06 \x01(\bR\x04best\x12\x12\n" +
+	"\x04from\x18\a \x01(\tR\x04from\x12\x1b\n" +
+	"\tfrom_name\x18\b \x01(\tR\bfromName\x12\x14\n" +
+	"\x05stale\x18\t \x01(\bR\x05stale\"\x9a\x01\n" +
+	"\x0eInstalledRoute\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x18\n" +
+	"\agateway\x18\x03 \x01(\tR\agateway\x12\x12\n" +
+	"\x04peer\x18\x04 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05table\x18\x05 \x01(\rR\x05table\x12\x14\n" +
+	"\x05stale\x18\x06 \x01(\bR\x05stale\"\xa5\x01\n" +
+	"\x12ListRoutesResponse\x12.\n" +
+	"\n" +
+	"originated\x18\x01 \x03(\v2\x0e.roam.v1.RouteR\n" +
+	"originated\x12(\n" +
+	"\alearned\x18\x02 \x03(\v2\x0e.roam.v1.RouteR\alearned\x125\n" +
+	"\tinstalled\x18\x03 \x03(\v2\x17.roam.v1.InstalledRouteR\tinstalled\"!\n" +
+	"\aService\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"D\n" +
+	"\x14ListServicesResponse\x12,\n" +
+	"\bservices\x18\x01 \x03(\v2\x10.roam.v1.ServiceR\bservicesB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
 
 var (
 	file_roam_proto_rawDescOnce sync.Once
@@ -424,26 +1012,39 @@ func file_roam_proto_rawDescGZIP() []byte {
 	return file_roam_proto_rawDescData
 }
 
-var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_roam_proto_goTypes = []any{
-	(*Status)(nil),                // 0: roam.v1.Status
-	(*Peer)(nil),                  // 1: roam.v1.Peer
-	(*ListPeersResponse)(nil),     // 2: roam.v1.ListPeersResponse
-	(*Error)(nil),                 // 3: roam.v1.Error
-	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Status)(nil),                   // 0: roam.v1.Status
+	(*Peer)(nil),                     // 1: roam.v1.Peer
+	(*ListPeersResponse)(nil),        // 2: roam.v1.ListPeersResponse
+	(*Error)(nil),                    // 3: roam.v1.Error
+	(*BgpNeighbor)(nil),              // 4: roam.v1.BgpNeighbor
+	(*ListBgpNeighborsResponse)(nil), // 5: roam.v1.ListBgpNeighborsResponse
+	(*Route)(nil),                    // 6: roam.v1.Route
+	(*InstalledRoute)(nil),           // 7: roam.v1.InstalledRoute
+	(*ListRoutesResponse)(nil),       // 8: roam.v1.ListRoutesResponse
+	(*Service)(nil),                  // 9: roam.v1.Service
+	(*ListServicesResponse)(nil),     // 10: roam.v1.ListServicesResponse
+	(*durationpb.Duration)(nil),      // 11: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
 }
 var file_roam_proto_depIdxs = []int32{
-	4, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
-	5, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
-	5, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
-	4, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
-	1, // 4: roam.v1.ListPeersResponse.peers:type_name -> roam.v1.Peer
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
+	12, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
+	12, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
+	11, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
+	1,  // 4: roam.v1.ListPeersResponse.peers:type_name -> roam.v1.Peer
+	11, // 5: roam.v1.BgpNeighbor.uptime:type_name -> google.protobuf.Duration
+	4,  // 6: roam.v1.ListBgpNeighborsResponse.neighbors:type_name -> roam.v1.BgpNeighbor
+	6,  // 7: roam.v1.ListRoutesResponse.originated:type_name -> roam.v1.Route
+	6,  // 8: roam.v1.ListRoutesResponse.learned:type_name -> roam.v1.Route
+	7,  // 9: roam.v1.ListRoutesResponse.installed:type_name -> roam.v1.InstalledRoute
+	9,  // 10: roam.v1.ListServicesResponse.services:type_name -> roam.v1.Service
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_roam_proto_init() }
@@ -457,7 +1058,7 @@ func file_roam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_proto_rawDesc), len(file_roam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
