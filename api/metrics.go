@@ -60,7 +60,31 @@ func NewMetrics(cfg MetricsConfig, src Source, log *slog.Logger) (*Metrics, erro
 	return m, nil
 }
 
-// Registry is where other packages register their collectors.
+// Register adds collectors to the metrics, e.g. GoBGP's collector (from the
+// bgp package, which alone imports GoBGP) and roamd's own gauges: all of
+// them, or on error none. Registering a collector whose metrics clash with
+// those already there (same name with other labels or help, or the same
+// series) is an error, as is registering one twice. It may be called at any
+// time, also while Run serves; each scrape calls every collector's Collect,
+// which must return promptly.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for i, c := range cs {
+		err := errors.New("nil collector")
+		if c != nil {
+			err = m.reg.Register(c)
+		}
+		if err != nil {
+			for _, done := range cs[:i] {
+				m.reg.Unregister(done)
+			}
+			return fmt.Errorf("api: metrics: registering collector %d of %d (%T): %w", i+1, len(cs), c, err)
+		}
+	}
+	return nil
+}
+
+// Registry is the registry behind the metrics, for what Register does not
+// cover, e.g. Unregister.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves MetricsPath; Run serves it on its own listener. For tests.
