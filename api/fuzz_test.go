@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -64,5 +65,76 @@ func FuzzErrorJSON(f *testing.F) {
 	f.Add([]byte(`{"code":"413","message":"\ud83d\ude00"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		roundTrip(t, data, func() *roampb.Error { return &roampb.Error{} })
+	})
+}
+
+func FuzzNeighborsJSON(f *testing.F) {
+	f.Add([]byte(`{"neighbors":[{"address":"100.64.0.2","asn":4200000002,"description":"b","kind":"roam",` +
+		`"state":"established","uptime":"3723s","received":"2","accepted":"1","advertised":"3"}]}`))
+	f.Add([]byte(`{"neighbors":[{"asn":4294967295,"received":"18446744073709551615","uptime":"0.5s"},{}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		roundTrip(t, data, func() *roampb.ListBgpNeighborsResponse { return &roampb.ListBgpNeighborsResponse{} })
+	})
+}
+
+func FuzzRoutesJSON(f *testing.F) {
+	f.Add([]byte(`{"originated":[{"prefix":"10.244.1.0/24","next_hop":"100.64.0.1","local_pref":100,"best":true}],` +
+		`"learned":[{"prefix":"198.51.100.0/24","next_hop":"192.0.2.1","as_path":[64512,64496],"med":10,` +
+		`"from":"192.0.2.1","from_name":"edge router","stale":true}],` +
+		`"installed":[{"prefix":"10.244.2.0/24","device":"roam0","peer":"b","table":254,"stale":true}]}`))
+	f.Add([]byte(`{"learned":[{"asPath":["1",2],"localPref":"7","fromName":""}],"installed":[{}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		roundTrip(t, data, func() *roampb.ListRoutesResponse { return &roampb.ListRoutesResponse{} })
+	})
+}
+
+// FuzzServiceRequest checks the parser of POST /v1/services bodies, which
+// come from outside: whatever it accepts is a canonical service prefix that
+// survives the way back (the Service JSON the API answers with, the path of
+// DELETE /v1/services/{prefix}); whatever it refuses gets a message.
+func FuzzServiceRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"prefix":"10.96.0.0/24"}`,
+		`{"prefix":"fd00:96::/64"}`,
+		`{"prefix":"10.96.0.1/24"}`,
+		`{"prefix":"::ffff:10.96.0.0/120"}`,
+		`{"prefix":"0.0.0.0/0"}`,
+		`{"prefx":"10.96.0.0/24"}`,
+		`{}`,
+		``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := parseServiceRequest(body)
+		if err != nil {
+			if err.Error() == "" || p.IsValid() {
+				t.Fatalf("refusing %q: error %q with prefix %v", body, err, p)
+			}
+			return
+		}
+		if !p.IsValid() || p != p.Masked() || p.Bits() == 0 || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			t.Fatalf("accepted %q as %v: not a canonical service prefix", body, p)
+		}
+		// The body was a valid Service whose prefix netip reads the same.
+		var svc roampb.Service
+		if err := unmarshalOptions.Unmarshal(body, &svc); err != nil {
+			t.Fatalf("accepted %q, which is not a Service: %v", body, err)
+		}
+		if q, err := netip.ParsePrefix(svc.GetPrefix()); err != nil || q != p {
+			t.Fatalf("accepted %q as %v; netip reads %v, %v", body, p, q, err)
+		}
+		roundTrip(t, body, func() *roampb.Service { return &roampb.Service{} })
+		// The answer's JSON, and the prefix in a DELETE path, parse back.
+		b, err := marshalJSON(&roampb.Service{Prefix: p.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q, err := parseServiceRequest(b); err != nil || q != p {
+			t.Fatalf("%s from %q parses to %v, %v; want %v", b, body, q, err, p)
+		}
+		if q, err := parseServicePrefix(p.String()); err != nil || q != p {
+			t.Fatalf("path prefix %s parses to %v, %v", p, q, err)
+		}
 	})
 }

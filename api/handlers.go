@@ -30,15 +30,3 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 	}
 	writeMessage(w, http.StatusOK, peers)
 }
-
-// sourceError answers a failed Source call: 503 if the source is not ready
-// or the request was cancelled (the server is shutting down or the client
-// left), 500 otherwise.
-func (s *Server) sourceError(w http.ResponseWriter, r *http.Request, op string, err error) {
-	code := http.StatusInternalServerError
-	if errors.Is(err, ErrUnavailable) || r.Context().Err() != nil {
-		code = http.StatusServiceUnavailable
-	}
-	s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
-	writeError(w, code, "%s: %v", op, err)
-}

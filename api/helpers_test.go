@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,26 @@ var (
 				AllowedIps: []string{"100.64.0.3/32"},
 			},
 		)
+		src.SetNeighbors(
+			&roampb.BgpNeighbor{
+				Address: "100.64.0.2", Asn: 4200000002, Description: "b", Kind: "roam",
+				State: "established", Uptime: durationpb.New(3723 * time.Second),
+				Received: 2, Accepted: 1, Advertised: 3,
+			},
+			&roampb.BgpNeighbor{Address: "192.0.2.1", Asn: 64512, Description: "edge router", Kind: "external", State: "active"},
+		)
+		src.SetRoutes(&roampb.ListRoutesResponse{
+			Originated: []*roampb.Route{{Prefix: "10.244.1.0/24", NextHop: "100.64.0.1", LocalPref: 100, Best: true}},
+			Learned: []*roampb.Route{
+				{Prefix: "10.244.2.0/24", NextHop: "100.64.0.2", AsPath: []uint32{4200000002}, LocalPref: 100, Best: true, From: "100.64.0.2", FromName: "b"},
+				{Prefix: "198.51.100.0/24", NextHop: "192.0.2.1", AsPath: []uint32{64512, 64496}, Med: 10, From: "192.0.2.1", FromName: "edge router", Stale: true},
+			},
+			Installed: []*roampb.InstalledRoute{
+				{Prefix: "10.244.2.0/24", Device: "roam0", Peer: "b", Table: 254},
+				{Prefix: "198.51.100.0/24", Device: "eth1", Gateway: "192.0.2.1", Table: 254, Stale: true},
+			},
+		})
+		src.SetServices(netip.MustParsePrefix("10.96.0.0/24"), netip.MustParsePrefix("fd00:96::/64"))
 		return src
 	}
 )

@@ -69,23 +69,49 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 	w.Write(append(b, '\n'))
 }
 
-// decodeBody reads the request body into m. On failure it has answered the
-// request (413 for a body over the limit, 400 for anything else) and returns
-// false. Routes that take a body use it behind limitBody.
-func decodeBody(w http.ResponseWriter, r *http.Request, m proto.Message) bool {
+// readBody reads the request body. On failure it has answered the request
+// (413 for a body over the limit, 400 for anything else) and returns false.
+// Routes that take a body use it behind limitBody.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
-			return false
+			s.refuse(w, r, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "reading the request body: %v", err)
+		s.refuse(w, r, http.StatusBadRequest, "reading the request body: %v", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// decodeBody reads the request body into m. On failure it has answered the
+// request (see readBody; 400 for a body that is not m's JSON) and returns
+// false.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, m proto.Message) bool {
+	b, ok := s.readBody(w, r)
+	if !ok {
 		return false
 	}
-	if err := unmarshalOptions.Unmarshal(b, m); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid request body: %v", err)
+	if err := unmarshalBody(b, m); err != nil {
+		s.refuse(w, r, http.StatusBadRequest, "%v", err)
 		return false
 	}
 	return true
+}
+
+// unmarshalBody decodes a request body into m, strictly (unknown fields are
+// errors), with an error message for the client.
+func unmarshalBody(b []byte, m proto.Message) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errors.New("invalid request body: it is empty; want a JSON object")
+	}
+	if err := unmarshalOptions.Unmarshal(b, m); err != nil {
+		// protojson's errors start with "proto:" and a space or, to keep
+		// callers from matching them, sometimes a no-break space.
+		msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
+		return fmt.Errorf("invalid request body: %s", msg)
+	}
+	return nil
 }

@@ -11,11 +11,11 @@ const maxBodyBytes = 64 << 10
 
 // limitBody refuses request bodies over n bytes with 413: at once when the
 // Content-Length says so, else when a handler reads past n bytes (see
-// decodeBody).
-func limitBody(n int64, next http.Handler) http.Handler {
+// readBody).
+func (s *Server) limitBody(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body is %d bytes; the limit is %d", r.ContentLength, n)
+			s.refuse(w, r, http.StatusRequestEntityTooLarge, "request body is %d bytes; the limit is %d", r.ContentLength, n)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)

@@ -30,21 +30,23 @@ func writeToken(t *testing.T, content string, mode os.FileMode) string {
 	return p
 }
 
-// echoHandler stands in for a future mutating route: it decodes a
+// echoHandler stands in for a mutating route that takes a body: it decodes a
 // roampb.Error from the body and sends it back.
-func echoHandler(w http.ResponseWriter, r *http.Request) {
-	var m roampb.Error
-	if !decodeBody(w, r, &m) {
-		return
-	}
-	writeMessage(w, http.StatusOK, &m)
+func echoHandler(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m roampb.Error
+		if !s.decodeBody(w, r, &m) {
+			return
+		}
+		writeMessage(w, http.StatusOK, &m)
+	})
 }
 
 // mutatingHandler is the Server's handler plus POST /v1/test/echo, a
 // mutating route built the way real ones are.
 func mutatingHandler(t *testing.T, tokenFile string) http.Handler {
 	s := newTestServer(t, Config{TokenFile: tokenFile}, testSrc())
-	return s.newHandler(route{http.MethodPost, "/v1/test/echo", s.requireToken(http.HandlerFunc(echoHandler))})
+	return s.newHandler(route{http.MethodPost, "/v1/test/echo", s.requireToken(echoHandler(s))})
 }
 
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }

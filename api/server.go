@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/roamnet/roam/api/roampb"
 )
@@ -13,15 +14,34 @@ import (
 // Source is what the daemon exposes to the API; roamd implements it.
 // Methods are called concurrently, from request and scrape goroutines, and
 // must return promptly when ctx is done. An error that wraps ErrUnavailable
-// is answered with 503, any other with 500.
+// is answered with 503, ErrNotFound with 404, ErrConflict or ErrDisabled
+// with 409, any other with 500.
 type Source interface {
+	// Status is the local node (GET /v1/status).
 	Status(ctx context.Context) (*roampb.Status, error)
+	// Peers are the WireGuard peers (GET /v1/peers).
 	Peers(ctx context.Context) (*roampb.ListPeersResponse, error)
-}
 
-// ErrUnavailable is what a Source returns (wrapped) when it cannot answer yet,
-// e.g. while the tunnel device is being set up.
-var ErrUnavailable = errors.New("not available yet")
+	// The BGP methods return an error wrapping ErrDisabled when BGP is not
+	// enabled on this node.
+
+	// BGPNeighbors are the BGP sessions (GET /v1/bgp/neighbors).
+	BGPNeighbors(ctx context.Context) (*roampb.ListBgpNeighborsResponse, error)
+	// Routes are the originated, learned and installed routes (GET
+	// /v1/routes).
+	Routes(ctx context.Context) (*roampb.ListRoutesResponse, error)
+	// Services are the service prefixes the node announces (GET
+	// /v1/services).
+	Services(ctx context.Context) (*roampb.ListServicesResponse, error)
+	// AddService starts announcing prefix (POST /v1/services) and returns
+	// the service as it is now. The API has checked prefix with
+	// ParseServicePrefix: it is masked, valid, not /0 and not IPv4-mapped.
+	AddService(ctx context.Context, prefix netip.Prefix) (*roampb.Service, error)
+	// DeleteService stops announcing prefix (DELETE /v1/services/{prefix});
+	// checked as for AddService. A prefix that is not a service is an error
+	// wrapping ErrNotFound.
+	DeleteService(ctx context.Context, prefix netip.Prefix) error
+}
 
 // Server is the REST API.
 type Server struct {
@@ -81,14 +101,19 @@ func (s *Server) Run(ctx context.Context) error { return s.l.run(ctx) }
 // the body limit and the request log.
 func (s *Server) newHandler(extra ...route) http.Handler {
 	routes := append(s.routes(), extra...)
-	return logRequests(s.log, limitBody(maxBodyBytes, newRouter(routes)))
+	return logRequests(s.log, s.limitBody(maxBodyBytes, newRouter(routes)))
 }
 
 // routes lists the API's endpoints. Mutating routes (POST, DELETE) wrap their
-// handler in s.requireToken and read their body with decodeBody.
+// handler in s.requireToken and read their body with readBody or decodeBody.
 func (s *Server) routes() []route {
 	return []route{
 		{http.MethodGet, "/v1/status", http.HandlerFunc(s.handleStatus)},
 		{http.MethodGet, "/v1/peers", http.HandlerFunc(s.handlePeers)},
+		{http.MethodGet, "/v1/bgp/neighbors", http.HandlerFunc(s.handleNeighbors)},
+		{http.MethodGet, "/v1/routes", http.HandlerFunc(s.handleRoutes)},
+		{http.MethodGet, "/v1/services", http.HandlerFunc(s.handleServices)},
+		{http.MethodPost, "/v1/services", s.requireToken(http.HandlerFunc(s.handleAddService))},
+		{http.MethodDelete, "/v1/services/{prefix...}", s.requireToken(http.HandlerFunc(s.handleDeleteService))},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -85,6 +86,13 @@ func TestRoutingErrors(t *testing.T) {
 		{"post status", "POST", "/v1/status", 405, "GET, HEAD", `method POST is not allowed on "/v1/status"; allowed: GET, HEAD`},
 		{"delete peers", "DELETE", "/v1/peers", 405, "GET, HEAD", "method DELETE is not allowed"},
 		{"put peers", "PUT", "/v1/peers", 405, "GET, HEAD", "allowed: GET, HEAD"},
+		{"bgp root", "GET", "/v1/bgp", 404, "", `no such endpoint: GET "/v1/bgp"`},
+		{"post neighbors", "POST", "/v1/bgp/neighbors", 405, "GET, HEAD", "method POST is not allowed"},
+		{"delete routes", "DELETE", "/v1/routes", 405, "GET, HEAD", "method DELETE is not allowed"},
+		{"put services", "PUT", "/v1/services", 405, "GET, HEAD, POST", `method PUT is not allowed on "/v1/services"; allowed: GET, HEAD, POST`},
+		{"delete all services", "DELETE", "/v1/services", 405, "GET, HEAD, POST", "method DELETE is not allowed"},
+		{"get one service", "GET", "/v1/services/10.96.0.0/24", 405, "DELETE", `method GET is not allowed on "/v1/services/10.96.0.0/24"; allowed: DELETE`},
+		{"post one service", "POST", "/v1/services/10.96.0.0/24", 405, "DELETE", "allowed: DELETE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, h, tc.method, tc.path, nil, nil)
@@ -123,13 +131,32 @@ type nilSource struct{}
 
 func (nilSource) Status(context.Context) (*roampb.Status, error)           { return nil, nil }
 func (nilSource) Peers(context.Context) (*roampb.ListPeersResponse, error) { return nil, nil }
+func (nilSource) BGPNeighbors(context.Context) (*roampb.ListBgpNeighborsResponse, error) {
+	return nil, nil
+}
+func (nilSource) Routes(context.Context) (*roampb.ListRoutesResponse, error)     { return nil, nil }
+func (nilSource) Services(context.Context) (*roampb.ListServicesResponse, error) { return nil, nil }
+func (nilSource) AddService(context.Context, netip.Prefix) (*roampb.Service, error) {
+	return nil, nil
+}
+func (nilSource) DeleteService(context.Context, netip.Prefix) error { return nil }
 
 func TestNilFromSource(t *testing.T) {
-	h := newTestServer(t, Config{}, nilSource{}).Handler()
-	resp, body := do(t, h, "GET", "/v1/status", nil, nil)
-	checkJSONError(t, resp, body, 500, "reading status: no status")
-	resp, body = do(t, h, "GET", "/v1/peers", nil, nil)
-	checkJSONError(t, resp, body, 500, "reading peers: no peer list")
+	s := newTestServer(t, Config{TokenFile: writeToken(t, testToken, 0o600)}, nilSource{})
+	for _, tc := range []struct {
+		method, path, body string
+		msg                string
+	}{
+		{"GET", "/v1/status", "", "reading status: no status"},
+		{"GET", "/v1/peers", "", "reading peers: no peer list"},
+		{"GET", "/v1/bgp/neighbors", "", "listing BGP neighbors: no neighbor list"},
+		{"GET", "/v1/routes", "", "listing routes: no route list"},
+		{"GET", "/v1/services", "", "listing services: no service list"},
+		{"POST", "/v1/services", `{"prefix":"10.96.0.0/24"}`, "adding service 10.96.0.0/24: no service"},
+	} {
+		resp, body := do(t, s.Handler(), tc.method, tc.path, strings.NewReader(tc.body), bearer(testToken))
+		checkJSONError(t, resp, body, 500, tc.msg)
+	}
 }
 
 func TestInvalidUTF8InMessages(t *testing.T) {

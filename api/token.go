@@ -68,19 +68,19 @@ func bearerToken(h string) (string, bool) {
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hasToken {
-			writeError(w, http.StatusForbidden, "mutating calls are disabled: roamd has no API token file configured")
+			s.refuse(w, r, http.StatusForbidden, "mutating calls are disabled: roamd has no API token file configured")
 			return
 		}
 		tok, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="roam"`)
-			writeError(w, http.StatusUnauthorized, "missing bearer token: send the header Authorization: Bearer <token>")
+			s.refuse(w, r, http.StatusUnauthorized, "missing bearer token: send the header Authorization: Bearer <token>")
 			return
 		}
 		h := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="roam", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid bearer token")
+			s.refuse(w, r, http.StatusUnauthorized, "invalid bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors a Source wraps (with %w) to choose the HTTP status of its answer.
+// Any other error is answered with 500.
+var (
+	// ErrUnavailable: the daemon cannot answer yet, e.g. while the tunnel
+	// device is being set up. Answered with 503.
+	ErrUnavailable = errors.New("not available yet")
+	// ErrNotFound: the request names something that does not exist, e.g.
+	// deleting a service the node does not have. Answered with 404.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request contradicts the daemon's state, e.g. adding
+	// a service prefix another part of the configuration already announces.
+	// Answered with 409.
+	ErrConflict = errors.New("conflict")
+	// ErrDisabled: BGP is not enabled on this node, so there are no
+	// neighbours, routes or services to show or change. Answered with 409.
+	ErrDisabled = errors.New("BGP is not enabled on this node")
+)
+
+// sourceError answers a failed Source call for the operation op (e.g.
+// "listing services") with the status its error asks for; a cancelled
+// request (the server is shutting down or the client left) gets 503.
+func (s *Server) sourceError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	code := http.StatusInternalServerError
+	msg := fmt.Sprintf("%s: %v", op, err)
+	switch {
+	case errors.Is(err, ErrUnavailable) || r.Context().Err() != nil:
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrDisabled):
+		code = http.StatusConflict
+		// Say so in the same words whatever the Source wrapped around it.
+		msg = fmt.Sprintf("%s: %v", op, ErrDisabled)
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	}
+	s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	writeError(w, code, "%s", msg)
+}
+
+// refuse answers a request the API will not pass to the Source (400, 401,
+// 403, 413) and logs why at Warn.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
+	reason := fmt.Sprintf(format, args...)
+	s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "status", code, "reason", reason)
+	writeError(w, code, "%s", reason)
+}
