@@ -1,7 +1,7 @@
-// Command roamctl shows the state of the local roamd through its REST API and
-// generates WireGuard keys.
+// Command roamctl shows the state of the local roamd through its REST API,
+// changes its BGP service prefixes and generates WireGuard keys.
 //
-//	roamctl [--api URL] [-o table|json] status|peers|keygen
+//	roamctl [--api URL] [--token-file FILE] [-o table|json] COMMAND [ARGS]
 //
 // Exit codes: 0 success, 1 error, 2 bad usage.
 package main
@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,17 +21,26 @@ import (
 	"github.com/roamnet/roam/api"
 )
 
-const usage = `usage: roamctl [--api URL] [-o table|json] COMMAND
+const usage = `usage: roamctl [--api URL] [--token-file FILE] [-o table|json] COMMAND [ARGS]
 
 commands:
-  status   this node: name, role, public key, overlay addresses, tunnel device
-  peers    WireGuard peers: endpoint, last handshake, traffic, allowed IPs
-  keygen   a new WireGuard private key, and on the next line its public key
+  status              this node: name, role, public key, overlay addresses, tunnel device
+  peers               WireGuard peers: endpoint, last handshake, traffic, allowed IPs
+  neighbors           BGP sessions: address, kind (roam or external), AS, state, uptime,
+                      routes received, accepted and advertised
+  routes              BGP routes, originated and learned (* best path, S stale: kept
+                      through a graceful restart), and those installed in the kernel
+  service list        service prefixes this node announces by BGP
+  service add PREFIX  announce PREFIX, e.g. 10.96.0.0/24 or fd00:96::/64 (needs the token)
+  service del PREFIX  stop announcing PREFIX (needs the token)
+  keygen              a new WireGuard private key, and on the next line its public key
 
 flags:
-  --api URL   roamd's REST API (default: $ROAMCTL_API, else ` + defaultAPI + `)
-  -o FORMAT   output of status and peers: table (default), or json (the API's
-              JSON as it is; it has the full public keys)
+  --api URL          roamd's REST API (default: $ROAMCTL_API, else ` + defaultAPI + `)
+  --token-file FILE  file holding roamd's API token (its api.token_file), for service
+                     add and del (default: the token in $ROAMCTL_TOKEN)
+  -o FORMAT          output: table (default), or json (the API's JSON as it is; it
+                     has the full public keys; service del prints nothing)
 `
 
 // defaultAPI is roamd's default REST address.
@@ -79,15 +89,20 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 }
 
+// options are the flags, given before or after the command.
+type options struct {
+	api, tokenFile, output string
+}
+
 func (c *cli) dispatch(ctx context.Context, args []string) error {
-	apiURL := c.getenv("ROAMCTL_API")
-	if apiURL == "" {
-		apiURL = defaultAPI
+	opts := options{api: c.getenv("ROAMCTL_API"), output: "table"}
+	if opts.api == "" {
+		opts.api = defaultAPI
 	}
-	output := "table"
 	global := newFlagSet("roamctl")
-	global.StringVar(&apiURL, "api", apiURL, "")
-	global.StringVar(&output, "o", output, "")
+	global.StringVar(&opts.api, "api", opts.api, "")
+	global.StringVar(&opts.tokenFile, "token-file", "", "")
+	global.StringVar(&opts.output, "o", opts.output, "")
 	if err := parse(global, args); err != nil {
 		return err
 	}
@@ -96,34 +111,118 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
 
+	// Each command takes its flags anywhere after its name.
 	sub := newFlagSet(cmd)
 	switch cmd {
-	case "status", "peers":
-		sub.StringVar(&output, "o", output, "")
+	case "status", "peers", "neighbors", "routes", "service":
+		sub.StringVar(&opts.output, "o", opts.output, "")
 	case "keygen":
 	default:
 		return usageErrorf("unknown command %q", cmd)
 	}
-	if err := parse(sub, rest); err != nil {
+	if cmd == "service" {
+		sub.StringVar(&opts.tokenFile, "token-file", opts.tokenFile, "")
+	}
+	words, err := parseInterspersed(sub, rest)
+	if err != nil {
 		return err
 	}
-	if sub.NArg() > 0 {
-		return usageErrorf("%s: unexpected argument %q", cmd, sub.Arg(0))
-	}
 	if cmd == "keygen" {
+		if len(words) > 0 {
+			return usageErrorf("keygen: unexpected argument %q", words[0])
+		}
 		return c.keygen()
 	}
-	if output != "table" && output != "json" {
-		return usageErrorf("-o %q: want table or json", output)
+	if cmd == "service" {
+		return c.service(ctx, opts, words)
 	}
-	cl, err := newClient(apiURL)
+	if len(words) > 0 {
+		return usageErrorf("%s: unexpected argument %q", cmd, words[0])
+	}
+	cl, raw, err := c.client(opts)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
-	if cmd == "status" {
-		return c.status(ctx, cl, output == "json")
+	switch cmd {
+	case "status":
+		return c.status(ctx, cl, raw)
+	case "peers":
+		return c.peers(ctx, cl, raw)
+	case "neighbors":
+		return c.neighbors(ctx, cl, raw)
+	default:
+		return c.routes(ctx, cl, raw)
 	}
-	return c.peers(ctx, cl, output == "json")
+}
+
+// service runs "service list", "service add PREFIX" and "service del
+// PREFIX"; words are the arguments after "service".
+func (c *cli) service(ctx context.Context, opts options, words []string) error {
+	if len(words) == 0 {
+		return usageErrorf("service: missing subcommand: add, del or list")
+	}
+	verb, words := words[0], words[1:]
+	want := 1 // PREFIX
+	switch verb {
+	case "list":
+		want = 0
+	case "add", "del":
+	default:
+		return usageErrorf("service: unknown subcommand %q; want add, del or list", verb)
+	}
+	if len(words) < want {
+		return usageErrorf("service %s: missing PREFIX, e.g. 10.96.0.0/24", verb)
+	}
+	if len(words) > want {
+		return usageErrorf("service %s: unexpected argument %q", verb, words[want])
+	}
+	var prefix netip.Prefix
+	if want == 1 {
+		// Only the syntax: roamd says what else is wrong with a prefix.
+		p, err := netip.ParsePrefix(words[0])
+		if err != nil {
+			return usageErrorf("service %s: %q is not a prefix like 10.96.0.0/24 or fd00:96::/64", verb, words[0])
+		}
+		prefix = p
+	}
+	cl, raw, err := c.client(opts)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "list":
+		return c.listServices(ctx, cl, raw)
+	case "add":
+		return withTokenHint(c.addService(ctx, cl, prefix, raw), cl.token)
+	default:
+		return withTokenHint(c.deleteService(ctx, cl, prefix, raw), cl.token)
+	}
+}
+
+// client checks the output format and builds the API client; raw is -o json.
+func (c *cli) client(opts options) (cl *client, raw bool, err error) {
+	if opts.output != "table" && opts.output != "json" {
+		return nil, false, usageErrorf("-o %q: want table or json", opts.output)
+	}
+	tok, err := c.token(opts.tokenFile)
+	if err != nil {
+		return nil, false, err
+	}
+	cl, err = newClient(opts.api, tok)
+	if err != nil {
+		return nil, false, usageErrorf("%v", err)
+	}
+	return cl, opts.output == "json", nil
+}
+
+// withTokenHint adds to a 401 for a call made without a token how to give
+// roamctl one.
+func withTokenHint(err error, token string) error {
+	var aerr *apiError
+	if token == "" && errors.As(err, &aerr) && aerr.code == 401 {
+		return fmt.Errorf("%w; give roamctl roamd's API token with --token-file FILE or ROAMCTL_TOKEN", err)
+	}
+	return err
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -139,4 +238,25 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return usageErrorf("%v", err)
+}
+
+// parseInterspersed parses flags anywhere in args ("service add PREFIX -o
+// json") and returns the other arguments in order. After "--" everything is
+// an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(words, rest...), nil
+		}
+		if len(rest) == 0 {
+			return words, nil
+		}
+		words = append(words, rest[0])
+		args = rest[1:]
+	}
 }
