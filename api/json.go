@@ -86,23 +86,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return b, true
 }
 
-// decodeBody reads the request body into m. On failure it has answered the
-// request (see readBody; 400 for a body that is not m's JSON) and returns
-// false.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, m proto.Message) bool {
-	b, ok := s.readBody(w, r)
-	if !ok {
-		return false
-	}
-	if err := unmarshalBody(b, m); err != nil {
-		s.refuse(w, r, http.StatusBadRequest, "%v", err)
-		return false
-	}
-	return true
-}
-
-// unmarshalBody decodes a request body into m, strictly (unknown fields are
-// errors), with an error message for the client.
+// unmarshalBody decodes a request body read by readBody into m, strictly
+// (unknown fields are errors), with an error message for the client: a
+// handler answers it with 400.
 func unmarshalBody(b []byte, m proto.Message) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return errors.New("invalid request body: it is empty; want a JSON object")

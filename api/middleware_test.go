@@ -34,8 +34,13 @@ func writeToken(t *testing.T, content string, mode os.FileMode) string {
 // roampb.Error from the body and sends it back.
 func echoHandler(s *Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
 		var m roampb.Error
-		if !s.decodeBody(w, r, &m) {
+		if err := unmarshalBody(b, &m); err != nil {
+			s.refuse(w, r, http.StatusBadRequest, "%v", err)
 			return
 		}
 		writeMessage(w, http.StatusOK, &m)

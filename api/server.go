@@ -105,7 +105,7 @@ func (s *Server) newHandler(extra ...route) http.Handler {
 }
 
 // routes lists the API's endpoints. Mutating routes (POST, DELETE) wrap their
-// handler in s.requireToken and read their body with readBody or decodeBody.
+// handler in s.requireToken and read their body with readBody.
 func (s *Server) routes() []route {
 	return []route{
 		{http.MethodGet, "/v1/status", http.HandlerFunc(s.handleStatus)},
