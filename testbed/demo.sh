@@ -48,7 +48,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "Deploying $TOPO: a hub on an \"internet\" bridge, host1 and host2 each behind its own NAT"
+step "Deploying $TOPO: a hub on an \"internet\" bridge, host1 and host2 each behind its own NAT, a pod behind each host"
 run deploy -t "$TOPO"
 
 step "The lab's nodes, their interfaces and addresses"
@@ -80,6 +80,27 @@ run exec -t "$TOPO" -n hub -- /run/roam/bin/roamctl peers
 
 step "host1 pings host2's overlay address 100.64.0.2: both are behind NATs, the hub forwards (ttl 63)"
 run exec -t "$TOPO" -n host1 -- ping -c 5 -i 0.2 100.64.0.2
+
+step "BGP over the overlay: each host announces its pod prefix, the hub is transit"
+# Wait (bounded) until host1 has pod2's prefix installed.
+for _ in $(seq 100); do
+	"$ROAMLAB" exec -t "$TOPO" -n host1 -- /run/roam/bin/roamctl routes 2>/dev/null | grep -q '10.244.2.0/24.*hub' && break
+	sleep 0.2
+done
+for n in hub host1 host2; do
+	run exec -t "$TOPO" -n "$n" -- /run/roam/bin/roamctl neighbors
+	run exec -t "$TOPO" -n "$n" -- /run/roam/bin/roamctl routes
+done
+step "What roamd installed on host1: pod2's prefix in the hub's WireGuard AllowedIPs, and the kernel route"
+run exec -t "$TOPO" -n host1 -- wg show roam0 allowed-ips
+run exec -t "$TOPO" -n host1 -- ip route show proto 114
+
+step "pod1 (10.244.1.2, behind host1) pings pod2 (10.244.2.2, behind host2) through the hub (ttl 61)"
+run exec -t "$TOPO" -n pod1 -- ping -c 5 -i 0.2 10.244.2.2
+
+step "The stock gobgp CLI against roamd's gRPC API on host1"
+run exec -t "$TOPO" -n host1 -- /run/roam/bin/gobgp neighbor
+run exec -t "$TOPO" -n host1 -- /run/roam/bin/gobgp global rib
 
 step "Impairing nat1's uplink (egress of nat1:eth1): 50 ms delay, 5 ms jitter, 10 % loss"
 run tools netem set -t "$TOPO" -n nat1 -i eth1 --delay 50ms --jitter 5ms --loss 10

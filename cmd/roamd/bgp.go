@@ -9,27 +9,52 @@ import (
 	"github.com/roamnet/roam/bgp"
 )
 
-// newSpeaker builds the BGP speaker for cfg, or returns nil when BGP is off.
-// Sessions run between overlay addresses, over roam0: they survive every
-// underlay change. The node's prefixes are announced with its overlay IPv4
-// address as next hop.
-func newSpeaker(ctx context.Context, cfg *Config, log *slog.Logger) (*bgp.Speaker, error) {
-	if cfg.BGP.ASN == 0 {
-		return nil, nil
-	}
-	self := overlayIPv4(cfg.addrs)
+// bgpConfig is the speaker's configuration for cfg. Sessions with roam peers
+// run between overlay addresses, over roam0: they survive every underlay
+// change. External neighbours are reached over the underlay, so the speaker
+// listens on every address when there are any.
+func bgpConfig(cfg *Config, restarting bool) bgp.Config {
+	b := cfg.BGP
 	bc := bgp.Config{
-		ASN:             cfg.BGP.ASN,
-		RouterID:        self,
-		ListenPort:      cfg.BGP.ListenPort,
-		ListenAddresses: []netip.Addr{self},
-		GRPCAddress:     cfg.BGP.GRPCListen,
+		ASN:                    b.asn,
+		AllowPublicASN:         true,
+		RouterID:               b.routerID,
+		ListenPort:             b.ListenPort,
+		GRPCAddress:            b.GRPCListen,
+		HoldTime:               b.hold,
+		KeepaliveInterval:      b.keepalive,
+		DisableGracefulRestart: !*b.GracefulRestart,
+		Restarting:             restarting,
+		MaxPrefixes:            b.MaxPrefixes,
+		AcceptDefault:          b.AcceptDefault,
+		Transit:                *b.Transit,
+		InternalPrefixes:       b.internal,
+	}
+	if len(b.neighbors) == 0 {
+		bc.ListenAddresses = []netip.Addr{overlayIPv4(cfg.addrs)}
 	}
 	for _, p := range cfg.peers {
 		if p.asn != 0 {
-			bc.Neighbors = append(bc.Neighbors, bgp.Neighbor{Address: overlayIPv4(p.addrs), ASN: p.asn, Description: p.name})
+			bc.Neighbors = append(bc.Neighbors, bgp.Neighbor{Address: overlayIPv4(p.addrs), ASN: p.asn,
+				Description: p.name, Kind: bgp.KindRoam})
 		}
 	}
+	for _, n := range b.neighbors {
+		bc.Neighbors = append(bc.Neighbors, bgp.Neighbor{Address: n.addr, ASN: n.ASN, Description: n.Description,
+			Kind: bgp.KindExternal, Password: n.Password, Multihop: n.Multihop, Passive: n.Passive, Port: n.Port,
+			MaxPrefixes: n.MaxPrefixes})
+	}
+	return bc
+}
+
+// newSpeaker builds the BGP speaker for cfg, or returns nil when BGP is off.
+// The node's prefixes are announced with its overlay address of their
+// family as next hop.
+func newSpeaker(ctx context.Context, cfg *Config, restarting bool, log *slog.Logger) (*bgp.Speaker, error) {
+	if cfg.BGP == nil {
+		return nil, nil
+	}
+	bc := bgpConfig(cfg, restarting)
 	if !bc.GRPCIsLoopback() {
 		log.Warn("bgp: the gRPC API has no authentication and listens on a non-loopback address", "addr", bc.GRPCAddress)
 	}
@@ -38,9 +63,17 @@ func newSpeaker(ctx context.Context, cfg *Config, log *slog.Logger) (*bgp.Speake
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	for _, p := range cfg.BGP.prefixes {
-		if err := s.Announce(ctx, p, self); err != nil {
+		if err := s.Announce(ctx, p, nextHopFor(cfg, p)); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// nextHopFor is this node's overlay address of p's family; invalid if none.
+func nextHopFor(cfg *Config, p netip.Prefix) netip.Addr {
+	if p.Addr().Is4() {
+		return overlayIPv4(cfg.addrs)
+	}
+	return overlayIPv6(cfg.addrs)
 }

@@ -31,7 +31,7 @@ type Config struct {
 	API            APIConfig     `yaml:"api"`
 	Metrics        MetricsConfig `yaml:"metrics"`
 	Log            LogConfig     `yaml:"log"`
-	BGP            BGPConfig     `yaml:"bgp"`
+	BGP            *BGPConfig    `yaml:"bgp"` // nil: BGP off
 
 	// Parsed forms, filled by validate.
 	addrs []netip.Prefix
@@ -54,17 +54,54 @@ type PeerConfig struct {
 	Addresses           []string `yaml:"addresses"`            // the peer's overlay /32 and/or /128
 	PersistentKeepalive string   `yaml:"persistent_keepalive"` // optional duration, whole seconds, e.g. 25s
 	Routes              []string `yaml:"routes"`               // extra prefixes routed to the peer
-	ASN                 uint32   `yaml:"asn"`                  // the peer's AS number: a BGP session over the overlay
+	ASN                 uint32   `yaml:"asn"`                  // the peer's AS; default derived from its overlay IPv4 like bgp.asn
+	BGP                 *bool    `yaml:"bgp"`                  // a BGP session with this peer when BGP is on; default true
 }
 
-// BGPConfig turns on the embedded BGP speaker: sessions with the peers that
-// have an asn, over the overlay, announcing this node's prefixes.
+// BGPConfig turns on the embedded BGP speaker (present in the file: on).
+// Every peer gets a session over the overlay unless it says bgp: false;
+// external routers on the underlay are listed under neighbors.
 type BGPConfig struct {
-	ASN        uint32   `yaml:"asn"`         // this node's AS number; 0 (default): BGP off
-	Prefixes   []string `yaml:"prefixes"`    // prefixes this node originates (pod and service CIDRs)
-	GRPCListen string   `yaml:"grpc_listen"` // GoBGP's gRPC API for the gobgp CLI; default 127.0.0.1:50051
-	ListenPort int      `yaml:"listen_port"` // default 179
-	prefixes   []netip.Prefix
+	ASN              uint32           `yaml:"asn"`               // this node's AS; default 4200000000 + the overlay IPv4's offset in 100.64.0.0/10
+	RouterID         string           `yaml:"router_id"`         // default: the overlay IPv4 address
+	Prefixes         []string         `yaml:"prefixes"`          // prefixes this node originates (pod and service CIDRs)
+	GRPCListen       string           `yaml:"grpc_listen"`       // GoBGP's gRPC API for the gobgp CLI; default 127.0.0.1:50051
+	ListenPort       int              `yaml:"listen_port"`       // default 179
+	HoldTime         string           `yaml:"hold_time"`         // default 9s
+	Keepalive        string           `yaml:"keepalive"`         // default 3s
+	GracefulRestart  *bool            `yaml:"graceful_restart"`  // default true
+	Table            int              `yaml:"table"`             // kernel table for learned routes; default 254 (main)
+	MaxPrefixes      uint32           `yaml:"max_prefixes"`      // per neighbour, default 1000; more tears the session down
+	AcceptDefault    bool             `yaml:"accept_default"`    // accept a learned default route
+	Transit          *bool            `yaml:"transit"`           // re-export learned routes (next-hop-self); default: on for hubs
+	InternalPrefixes []string         `yaml:"internal_prefixes"` // only roam peers may announce routes inside these
+	Neighbors        []NeighborConfig `yaml:"neighbors"`         // external routers on the underlay
+
+	asn       uint32
+	routerID  netip.Addr
+	prefixes  []netip.Prefix
+	internal  []netip.Prefix
+	hold      time.Duration
+	keepalive time.Duration
+	neighbors []neighbor
+}
+
+// NeighborConfig is an external BGP router, reached over the underlay.
+type NeighborConfig struct {
+	Address     string `yaml:"address"`      // its address
+	ASN         uint32 `yaml:"asn"`          // its AS
+	Description string `yaml:"description"`  // a name shown by roamctl and gobgp
+	Password    string `yaml:"password"`     // TCP-MD5 (RFC 2385); optional
+	Multihop    uint8  `yaml:"multihop"`     // eBGP multihop TTL; 0: directly connected
+	Passive     bool   `yaml:"passive"`      // wait for it to connect
+	Port        int    `yaml:"port"`         // its TCP port; default 179
+	MaxPrefixes uint32 `yaml:"max_prefixes"` // default bgp.max_prefixes
+}
+
+// neighbor is a validated external neighbour.
+type neighbor struct {
+	NeighborConfig
+	addr netip.Addr
 }
 
 // APIConfig is the REST status API.
@@ -92,7 +129,8 @@ type peer struct {
 	addrs     []netip.Prefix
 	routes    []netip.Prefix
 	keepalive time.Duration
-	asn       uint32
+	asn       uint32 // 0: no BGP session (BGP off, or bgp: false)
+	bgp       bool   // bgp: as written (default true)
 }
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -193,33 +231,52 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) validateBGP() error {
-	b := &c.BGP
-	if b.ASN == 0 {
-		if len(b.Prefixes) > 0 || b.GRPCListen != "" || b.ListenPort != 0 {
-			return errors.New("config: bgp.asn: missing (the other bgp settings need it)")
-		}
+	b := c.BGP
+	if b == nil {
 		for i, p := range c.peers {
 			if p.asn != 0 {
-				return fmt.Errorf("config: peers[%d].asn: set, but bgp.asn is not", i)
+				return fmt.Errorf("config: peers[%d].asn: set, but there is no bgp section", i)
 			}
 		}
 		return nil
 	}
-	if !c.hasIPv4() {
-		return errors.New("config: bgp: needs an IPv4 overlay address (the router ID and session address)")
+	self := overlayIPv4(c.addrs)
+	if !self.IsValid() {
+		return errors.New("config: bgp: needs an IPv4 overlay address (the session address)")
 	}
-	for i, s := range b.Prefixes {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || p != p.Masked() {
-			return fmt.Errorf("config: bgp.prefixes[%d]: %q is not a network prefix such as 10.244.1.0/24", i, s)
+	b.asn = b.ASN
+	if b.asn == 0 {
+		if b.asn = derivedASN(self); b.asn == 0 {
+			return fmt.Errorf("config: bgp.asn: missing, and the overlay address %s is outside %s to derive it from", self, overlayPool)
 		}
-		b.prefixes = append(b.prefixes, p)
+	}
+	b.routerID = self
+	if b.RouterID != "" {
+		id, err := netip.ParseAddr(b.RouterID)
+		if err != nil || !id.Is4() || id.IsUnspecified() {
+			return fmt.Errorf("config: bgp.router_id: %q is not an IPv4 address", b.RouterID)
+		}
+		b.routerID = id
+	}
+	var err error
+	if b.prefixes, err = prefixList("bgp.prefixes", b.Prefixes); err != nil {
+		return err
+	}
+	for i, p := range b.prefixes {
+		if p.Addr().Is6() && !hasIPv6(c.addrs) {
+			return fmt.Errorf("config: bgp.prefixes[%d]: %s is IPv6 but this node has no IPv6 overlay address to announce it with", i, p)
+		}
+	}
+	if b.internal, err = prefixList("bgp.internal_prefixes", b.InternalPrefixes); err != nil {
+		return err
 	}
 	if b.GRPCListen == "" {
 		b.GRPCListen = "127.0.0.1:50051"
 	}
-	if err := checkListen("bgp.grpc_listen", b.GRPCListen); err != nil {
-		return err
+	if !strings.HasPrefix(b.GRPCListen, "unix:") {
+		if err := checkListen("bgp.grpc_listen", b.GRPCListen); err != nil {
+			return err
+		}
 	}
 	if b.ListenPort == 0 {
 		b.ListenPort = 179
@@ -227,12 +284,139 @@ func (c *Config) validateBGP() error {
 	if b.ListenPort < 1 || b.ListenPort > 65535 {
 		return fmt.Errorf("config: bgp.listen_port: %d out of range 1..65535", b.ListenPort)
 	}
-	for i, p := range c.peers {
-		if p.asn != 0 && !hasIPv4(p.addrs) {
-			return fmt.Errorf("config: peers[%d].asn: the peer needs an IPv4 overlay address for its BGP session", i)
+	if b.hold, err = seconds("bgp.hold_time", b.HoldTime, 9*time.Second, 3*time.Second); err != nil {
+		return err
+	}
+	if b.keepalive, err = seconds("bgp.keepalive", b.Keepalive, 3*time.Second, time.Second); err != nil {
+		return err
+	}
+	if b.keepalive >= b.hold {
+		return fmt.Errorf("config: bgp.keepalive: %s is not below bgp.hold_time %s", b.keepalive, b.hold)
+	}
+	if b.Table == 0 {
+		b.Table = 254
+	}
+	if b.Table < 1 || b.Table == 253 || b.Table == 255 || int64(b.Table) > 0xffffffff {
+		return fmt.Errorf("config: bgp.table: %d is not a routing table for routes (1..2^32-1, not 253 default or 255 local)", b.Table)
+	}
+	if b.MaxPrefixes == 0 {
+		b.MaxPrefixes = 1000
+	}
+	if b.Transit == nil {
+		t := c.Role == "hub"
+		b.Transit = &t
+	}
+	if b.GracefulRestart == nil {
+		gr := true
+		b.GracefulRestart = &gr
+	}
+	sessions := map[netip.Addr]string{}
+	for i := range c.peers {
+		p := &c.peers[i]
+		if !p.bgp {
+			if p.asn != 0 {
+				return fmt.Errorf("config: peers[%d].asn: set, but the peer has bgp: false", i)
+			}
+			continue
 		}
+		addr := overlayIPv4(p.addrs)
+		if !addr.IsValid() {
+			return fmt.Errorf("config: peers[%d]: the peer needs an IPv4 overlay address for its BGP session (or bgp: false)", i)
+		}
+		if p.asn == 0 {
+			if p.asn = derivedASN(addr); p.asn == 0 {
+				return fmt.Errorf("config: peers[%d].asn: missing, and the overlay address %s is outside %s to derive it from", i, addr, overlayPool)
+			}
+		}
+		sessions[addr] = fmt.Sprintf("peers[%d]", i)
+	}
+	for i, nc := range b.Neighbors {
+		where := fmt.Sprintf("bgp.neighbors[%d]", i)
+		n := neighbor{NeighborConfig: nc}
+		if n.addr, err = netip.ParseAddr(nc.Address); err != nil || n.addr.IsUnspecified() || n.addr.Zone() != "" {
+			return fmt.Errorf("config: %s.address: %q is not a neighbour address", where, nc.Address)
+		}
+		n.addr = n.addr.Unmap()
+		if prev, ok := sessions[n.addr]; ok {
+			return fmt.Errorf("config: %s.address: %s is also %s", where, n.addr, prev)
+		}
+		sessions[n.addr] = where
+		if nc.ASN == 0 {
+			return fmt.Errorf("config: %s.asn: missing (neighbour %s)", where, n.addr)
+		}
+		if nc.Port < 0 || nc.Port > 65535 {
+			return fmt.Errorf("config: %s.port: %d out of range 1..65535", where, nc.Port)
+		}
+		if nc.Description != "" && !nodeNameRe.MatchString(nc.Description) {
+			return fmt.Errorf("config: %s.description: %q is not a valid name", where, nc.Description)
+		}
+		b.neighbors = append(b.neighbors, n)
 	}
 	return nil
+}
+
+// overlayPool is the default overlay address pool; ASNs are derived from it.
+var overlayPool = netip.MustParsePrefix("100.64.0.0/10")
+
+// derivedASN is the private 4-byte ASN of the node with overlay IPv4 a:
+// 4200000000 plus a's offset in 100.64.0.0/10 (at most 4204194303, inside
+// RFC 6996's range); 0 when a is outside the pool.
+func derivedASN(a netip.Addr) uint32 {
+	if !overlayPool.Contains(a) {
+		return 0
+	}
+	b := a.As4()
+	return 4200000000 + (uint32(b[1]&0x3f)<<16 | uint32(b[2])<<8 | uint32(b[3]))
+}
+
+// prefixList parses network prefixes with host bits clear.
+func prefixList(field string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("config: %s[%d]: %q is not a network prefix such as 10.244.1.0/24", field, i, s)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("config: %s[%d]: %q has host bits set; did you mean %s?", field, i, s, p.Masked())
+		}
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("config: %s[%d]: %q: write IPv4 prefixes in dotted form", field, i, s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// seconds parses a duration of whole seconds, at least min; "" is def.
+func seconds(field, s string, def, min time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < min || d%time.Second != 0 {
+		return 0, fmt.Errorf("config: %s: %q: want whole seconds, at least %s, e.g. %s", field, s, min, def)
+	}
+	return d, nil
+}
+
+func hasIPv6(addrs []netip.Prefix) bool {
+	for _, a := range addrs {
+		if a.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+// overlayIPv6 is the first IPv6 overlay address of addrs.
+func overlayIPv6(addrs []netip.Prefix) netip.Addr {
+	for _, a := range addrs {
+		if a.Addr().Is6() {
+			return a.Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 func (c *Config) hasIPv4() bool { return hasIPv4(c.addrs) }
@@ -305,7 +489,7 @@ func (c *Config) validatePeers() error {
 	}
 	for i, pc := range c.Peers {
 		where := fmt.Sprintf("peers[%d]", i)
-		p := peer{name: pc.Name, endpoint: pc.Endpoint, asn: pc.ASN}
+		p := peer{name: pc.Name, endpoint: pc.Endpoint, asn: pc.ASN, bgp: pc.BGP == nil || *pc.BGP}
 		if !nodeNameRe.MatchString(pc.Name) {
 			return fmt.Errorf("config: %s.name: %q is not a valid name", where, pc.Name)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,9 +80,22 @@ func TestParseConfigErrors(t *testing.T) {
 		{"endpoint port", peer(", endpoint: '192.0.2.2:0'"), `port "0" out of range`},
 		{"route not network", peer(", routes: [10.244.2.1/24]"), `peers[0].routes[0]: "10.244.2.1/24" is not a network prefix`},
 		{"keepalive", peer(", persistent_keepalive: 1.5s"), `persistent_keepalive: "1.5s": want whole seconds`},
-		{"bgp prefix", base + "bgp: {asn: 4200000001, prefixes: [10.244.1.1/24]}\n", `bgp.prefixes[0]: "10.244.1.1/24" is not a network prefix`},
-		{"bgp settings without asn", base + "bgp: {prefixes: [10.244.1.0/24]}\n", "bgp.asn: missing"},
-		{"peer asn without bgp", peer(", asn: 4200000002"), "peers[0].asn: set, but bgp.asn is not"},
+		{"bgp prefix host bits", base + "bgp: {asn: 4200000001, prefixes: [10.244.1.1/24]}\n", `bgp.prefixes[0]: "10.244.1.1/24" has host bits set; did you mean 10.244.1.0/24?`},
+		{"bgp prefix garbage", base + "bgp: {prefixes: [pods]}\n", `bgp.prefixes[0]: "pods" is not a network prefix`},
+		{"bgp asn not derivable", "node: a\naddresses: [10.1.0.1/32]\nbgp: {}\n", "bgp.asn: missing, and the overlay address 10.1.0.1 is outside 100.64.0.0/10"},
+		{"peer asn without bgp", peer(", asn: 4200000002"), "peers[0].asn: set, but there is no bgp section"},
+		{"peer asn with bgp false", base + "bgp: {}\npeers:\n  - {name: b, public_key: " + keyB + ", addresses: [100.64.0.2/32], bgp: false, asn: 5}\n", "peers[0].asn: set, but the peer has bgp: false"},
+		{"bgp v6 prefix without v6 overlay", base + "bgp: {prefixes: ['fd10::/64']}\n", "bgp.prefixes[0]: fd10::/64 is IPv6 but this node has no IPv6 overlay address"},
+		{"bgp internal", base + "bgp: {internal_prefixes: [10.244.0.1/16]}\n", `bgp.internal_prefixes[0]: "10.244.0.1/16" has host bits set`},
+		{"bgp hold", base + "bgp: {hold_time: 2s}\n", `bgp.hold_time: "2s": want whole seconds, at least 3s`},
+		{"bgp keepalive", base + "bgp: {hold_time: 6s, keepalive: 6s}\n", "bgp.keepalive: 6s is not below bgp.hold_time 6s"},
+		{"bgp table", base + "bgp: {table: 255}\n", "bgp.table: 255 is not a routing table"},
+		{"bgp router id", base + "bgp: {router_id: 'fd00::1'}\n", `bgp.router_id: "fd00::1" is not an IPv4 address`},
+		{"neighbor address", base + "bgp: {neighbors: [{address: router, asn: 65001}]}\n", `bgp.neighbors[0].address: "router" is not a neighbour address`},
+		{"neighbor asn", base + "bgp: {neighbors: [{address: 198.51.100.2}]}\n", "bgp.neighbors[0].asn: missing (neighbour 198.51.100.2)"},
+		{"neighbor twice", base + "bgp: {neighbors: [{address: 198.51.100.2, asn: 1}, {address: 198.51.100.2, asn: 2}]}\n", "bgp.neighbors[1].address: 198.51.100.2 is also bgp.neighbors[0]"},
+		{"neighbor is a peer", base + "bgp: {neighbors: [{address: 100.64.0.2, asn: 1}]}\npeers:\n  - {name: b, public_key: " + keyB + ", addresses: [100.64.0.2/32]}\n", "bgp.neighbors[0].address: 100.64.0.2 is also peers[0]"},
+		{"neighbor port", base + "bgp: {neighbors: [{address: 198.51.100.2, asn: 1, port: 70000}]}\n", "bgp.neighbors[0].port: 70000 out of range"},
 		{"bgp grpc", base + "bgp: {asn: 4200000001, grpc_listen: nowhere}\n", `bgp.grpc_listen: "nowhere"`},
 		{"bgp without ipv4", "node: a\naddresses: ['fd00::1/128']\nbgp: {asn: 4200000001}\n", "bgp: needs an IPv4 overlay address"},
 		{"keepalive big", peer(", persistent_keepalive: 70000s"), "persistent_keepalive"},
@@ -155,5 +169,46 @@ func TestKeyFile(t *testing.T) {
 	}
 	if got, _, err := loadOrCreateKey(wgkey); err != nil || got != k {
 		t.Errorf("wg genkey file: %v", err)
+	}
+}
+
+func TestParseConfigBGPDefaults(t *testing.T) {
+	c, err := parseConfig([]byte("node: a\naddresses: [100.64.1.2/32]\nrole: hub\nbgp: {}\npeers:\n" +
+		"  - {name: b, public_key: " + keyB + ", addresses: [100.64.0.2/32]}\n" +
+		"  - {name: c, public_key: " + keyC + ", addresses: [100.64.0.3/32], bgp: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.BGP
+	if b.asn != 4200000258 || b.routerID.String() != "100.64.1.2" || b.GRPCListen != "127.0.0.1:50051" ||
+		b.ListenPort != 179 || b.hold.Seconds() != 9 || b.keepalive.Seconds() != 3 || b.Table != 254 ||
+		b.MaxPrefixes != 1000 || !*b.Transit || !*b.GracefulRestart {
+		t.Errorf("bgp defaults: %+v", b)
+	}
+	if c.peers[0].asn != 4200000002 || c.peers[1].asn != 0 {
+		t.Errorf("peer ASNs: %d (want derived 4200000002), %d (want 0: bgp: false)", c.peers[0].asn, c.peers[1].asn)
+	}
+	bc := bgpConfig(c, false)
+	if len(bc.Neighbors) != 1 || bc.Neighbors[0].Address.String() != "100.64.0.2" || len(bc.ListenAddresses) != 1 {
+		t.Errorf("speaker config: %+v", bc)
+	}
+}
+
+func TestDerivedASN(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want uint32
+	}{
+		{"100.64.0.0", 4200000000},
+		{"100.64.0.1", 4200000001},
+		{"100.64.1.0", 4200000256},
+		{"100.127.255.255", 4204194303},
+		{"100.128.0.0", 0},
+		{"10.0.0.1", 0},
+		{"fd00::1", 0},
+	} {
+		if got := derivedASN(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("derivedASN(%s) = %d, want %d", tc.addr, got, tc.want)
+		}
 	}
 }

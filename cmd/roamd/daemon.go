@@ -14,7 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roamnet/roam/api"
+	"github.com/roamnet/roam/bgp"
+	"github.com/roamnet/roam/bgp/fib"
 	"github.com/roamnet/roam/tunnel"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -27,10 +30,22 @@ type daemon struct {
 	key     wgtypes.Key
 	started time.Time
 
-	dev *tunnel.Device // set by Run
+	dev      *tunnel.Device // set by Run
+	speaker  *bgp.Speaker   // set by Run when BGP is on
+	fibs     *fibSync       // set with speaker
+	services *services      // set with speaker
 
 	mu  sync.Mutex
 	cfg *Config // current; guarded by mu
+
+	// tunMu serialises Apply: the configured peers (base) and the
+	// AllowedIPs BGP adds to them (learned) are applied together.
+	tunMu   sync.Mutex
+	base    tunnel.State
+	overlay map[netip.Addr]int // overlay address -> index in base.Peers
+	learned map[wgtypes.Key][]netip.Prefix
+
+	closers []func() error // run when Run returns
 }
 
 func newDaemon(cfg *Config, path string, log *slog.Logger) (*daemon, error) {
@@ -71,7 +86,7 @@ func (d *daemon) Run(ctx context.Context) error {
 		d.log.Info("hub: forwarding between peers", "device", dev.Name())
 	}
 	st := d.state(ctx, cfg)
-	if err := dev.Apply(st); err != nil {
+	if err := d.setBase(st, cfg); err != nil {
 		return err
 	}
 	greet(st.Peers, d.log)
@@ -83,9 +98,18 @@ func (d *daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
-	speaker, err := newSpeaker(ctx, cfg, d.log)
-	if err != nil {
-		return err
+	defer func() {
+		for _, c := range d.closers {
+			c()
+		}
+	}()
+	runs := []func(context.Context) error{apiSrv.Run, metrics.Run, d.reloadOnHUP}
+	if cfg.BGP != nil {
+		bgpRuns, err := d.startBGP(ctx, cfg, metrics)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, bgpRuns...)
 	}
 	d.log.Info("started", "node", cfg.Node, "role", cfg.Role, "public_key", d.key.PublicKey().String(),
 		"device", dev.Name(), "mode", dev.Mode(), "listen_port", cfg.ListenPort, "peers", len(cfg.peers))
@@ -93,10 +117,6 @@ func (d *daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	runs := []func(context.Context) error{apiSrv.Run, metrics.Run, d.reloadOnHUP}
-	if speaker != nil {
-		runs = append(runs, speaker.Run)
-	}
 	errs := make(chan error, len(runs))
 	for _, run := range runs {
 		wg.Add(1)
@@ -113,8 +133,70 @@ func (d *daemon) Run(ctx context.Context) error {
 	err = errors.Join(collect(errs)...)
 	if err == nil {
 		d.log.Info("stopping")
+		if cfg.BGP != nil && *cfg.BGP.GracefulRestart {
+			if err := markRestart(cfg.DataDir, time.Now()); err != nil {
+				d.log.Warn("graceful restart: cannot record the shutdown; the next start is a cold start", "err", err)
+			}
+		}
 	}
 	return err
+}
+
+// startBGP builds the speaker, the FIB sync and the services, and returns
+// what must run.
+func (d *daemon) startBGP(ctx context.Context, cfg *Config, metrics *api.Metrics) ([]func(context.Context) error, error) {
+	restart := *cfg.BGP.GracefulRestart && restarting(cfg.DataDir, time.Now())
+	speaker, err := newSpeaker(ctx, cfg, restart, d.log)
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := fib.New(fib.Config{Table: cfg.BGP.Table, Exclude: []string{d.dev.Name()}}, d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, kernel.Close)
+	fs := newFIBSync(d.log, speaker, kernel, *cfg.BGP.GracefulRestart)
+	fs.applyTunnel, fs.peers = d.applyLearned, d.tunnelPeers
+	if err := fs.adopt(); err != nil {
+		return nil, err
+	}
+	sv := newServices(cfg.DataDir, speaker, cfg.BGP.prefixes, func(p netip.Prefix) netip.Addr { return nextHopFor(cfg, p) })
+	if err := sv.load(ctx); err != nil {
+		return nil, err
+	}
+	for _, c := range []prometheus.Collector{speaker.Collector(), fs.Collector()} {
+		if err := metrics.Registry().Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	d.speaker, d.fibs, d.services = speaker, fs, sv
+	if restart {
+		d.log.Info("graceful restart: peers keep our routes while we come back")
+	}
+	return []func(context.Context) error{speaker.Run, fs.Run}, nil
+}
+
+// setBase applies the configured tunnel state st (with what BGP learned).
+func (d *daemon) setBase(st tunnel.State, cfg *Config) error {
+	d.tunMu.Lock()
+	defer d.tunMu.Unlock()
+	d.base, d.overlay = st, overlayIndex(cfg.peers)
+	return d.dev.Apply(withLearned(d.base, d.learned))
+}
+
+// applyLearned applies the AllowedIPs BGP adds to the configured peers.
+func (d *daemon) applyLearned(learned map[wgtypes.Key][]netip.Prefix) error {
+	d.tunMu.Lock()
+	defer d.tunMu.Unlock()
+	d.learned = learned
+	return d.dev.Apply(withLearned(d.base, d.learned))
+}
+
+// tunnelPeers is the configured peers and their overlay address index.
+func (d *daemon) tunnelPeers() ([]tunnel.Peer, map[netip.Addr]int) {
+	d.tunMu.Lock()
+	defer d.tunMu.Unlock()
+	return d.base.Peers, d.overlay
 }
 
 func collect(ch <-chan error) []error {
@@ -168,7 +250,7 @@ func (d *daemon) reload(ctx context.Context) error {
 	merged := *cur
 	merged.Peers, merged.peers = next.Peers, next.peers
 	st := d.state(ctx, &merged)
-	if err := d.dev.Apply(st); err != nil {
+	if err := d.setBase(st, &merged); err != nil {
 		return err
 	}
 	greet(newPeers(cur.peers, st.Peers), d.log)
