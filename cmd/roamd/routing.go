@@ -13,10 +13,10 @@ import (
 // installed is where one learned best path went.
 type installed struct {
 	Prefix  netip.Prefix
-	Peer    string     // roam peer whose AllowedIPs carry it; "" for a gateway route
+	Peer    string      // roam peer whose AllowedIPs carry it; "" for a gateway route
 	Key     wgtypes.Key // that peer's key
-	Gateway netip.Addr // underlay next hop of an external route
-	Stale   bool       // left by the previous run, not yet confirmed
+	Gateway netip.Addr  // underlay next hop of an external route
+	Stale   bool        // left by the previous run, not yet confirmed
 }
 
 // fibPlan is what the learned best paths ask of the tunnel and the kernel.
