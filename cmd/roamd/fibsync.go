@@ -36,6 +36,9 @@ const (
 	restartWindow = 120 * time.Second
 	// batchMax bounds how many updates are folded into one install.
 	batchMax = 4096
+	// resyncEvery re-applies the routes: the kernel deletes a gateway route
+	// when its device goes down, and someone may delete one by hand.
+	resyncEvery = 30 * time.Second
 )
 
 // fibSync installs the speaker's best paths: AllowedIPs of the next-hop
@@ -95,6 +98,8 @@ func (f *fibSync) Run(ctx context.Context) error {
 	started := time.Now()
 	settle := time.NewTicker(time.Second)
 	defer settle.Stop()
+	resync := time.NewTicker(resyncEvery)
+	defer resync.Stop()
 	var allUpSince time.Time
 	for {
 		select {
@@ -117,6 +122,8 @@ func (f *fibSync) Run(ctx context.Context) error {
 					break drain
 				}
 			}
+			f.install()
+		case <-resync.C:
 			f.install()
 		case <-settle.C:
 			f.mu.Lock()
