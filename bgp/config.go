@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// maxPasswordLen is the kernel's TCP_MD5SIG_MAXKEYLEN.
+const maxPasswordLen = 80
+
 // Private 4-byte ASN range (RFC 6996).
 const (
 	privateASNMin = 4200000000
@@ -21,7 +24,14 @@ const (
 	defaultKeepalive    = 3 * time.Second
 	defaultConnectRetry = 2 * time.Second
 	defaultIdleHoldTime = 1 * time.Second
+	// DefaultMaxPrefixes is the per-neighbour, per-family prefix limit when
+	// neither Neighbor.MaxPrefixes nor Config.MaxPrefixes is set.
+	DefaultMaxPrefixes = 1000
 )
+
+// DefaultOverlayPool is the overlay address range when Config.OverlayPool is
+// empty (RFC 6598 shared address space).
+var DefaultOverlayPool = netip.MustParsePrefix("100.64.0.0/10")
 
 // Config configures a Speaker.
 type Config struct {
@@ -50,10 +60,70 @@ type Config struct {
 	ConnectRetry time.Duration
 	// IdleHoldTime is the wait after a reset before reconnecting; 0 means 1s.
 	IdleHoldTime time.Duration
-	// DisableGracefulRestart turns graceful restart off; it is on by default.
+	// DisableGracefulRestart turns graceful restart (RFC 4724) off; it is on
+	// by default. With it on, Run ends its sessions without a NOTIFICATION so
+	// that neighbours keep this node's routes (as stale) while it restarts.
 	DisableGracefulRestart bool
+	// Restarting says this speaker is coming back from a graceful restart: it
+	// sets the Restart State (R) bit and the forwarding-state bit in its OPEN
+	// and defers its updates until its neighbours' End-of-RIB. Ignored when
+	// graceful restart is off.
+	Restarting bool
+	// Transit makes this speaker a hub: routes learned from roam neighbours
+	// are exported to all neighbours, and routes learned from external
+	// neighbours to roam neighbours, both with next-hop-self. A speaker
+	// without Transit exports only what it originates.
+	Transit bool
+	// AcceptDefault accepts default routes (0.0.0.0/0, ::/0) from neighbours;
+	// they are rejected otherwise.
+	AcceptDefault bool
+	// OverlayPool lists the overlay address ranges. Overlay addresses are
+	// routed by the tunnel, never by BGP: routes inside them (or equal to
+	// them) are rejected from every neighbour. Empty means 100.64.0.0/10.
+	OverlayPool []netip.Prefix
+	// InternalPrefixes are ranges that only roam neighbours may announce
+	// (pod and service ranges, e.g. 10.244.0.0/16). A route inside one of
+	// them from an external neighbour is rejected as a hijack.
+	InternalPrefixes []netip.Prefix
+	// MaxPrefixes is the default limit on prefixes a neighbour may send per
+	// address family (counted before import policy); a neighbour that sends
+	// more is torn down and stays down until re-enabled. 0 means 1000.
+	MaxPrefixes uint32
 	// Neighbors are the sessions to open.
 	Neighbors []Neighbor
+}
+
+// NeighborKind says what is at the other end of a session. The zero value is
+// KindRoam.
+type NeighborKind uint8
+
+const (
+	// KindRoam is another roamd; the session runs between overlay
+	// addresses.
+	KindRoam NeighborKind = iota
+	// KindExternal is a router on the underlay (BIRD, FRR, gobgpd).
+	KindExternal
+)
+
+func (k NeighborKind) String() string {
+	switch k {
+	case KindRoam:
+		return "roam"
+	case KindExternal:
+		return "external"
+	}
+	return fmt.Sprintf("NeighborKind(%d)", uint8(k))
+}
+
+// ParseNeighborKind parses "roam" or "external".
+func ParseNeighborKind(s string) (NeighborKind, error) {
+	switch s {
+	case "roam":
+		return KindRoam, nil
+	case "external":
+		return KindExternal, nil
+	}
+	return 0, fmt.Errorf("bgp: neighbor kind %q is not roam or external", s)
 }
 
 // Neighbor is one configured BGP session.
@@ -64,7 +134,16 @@ type Neighbor struct {
 	Port int
 	// ASN of the neighbour; required.
 	ASN uint32
-	// Password enables TCP-MD5 (RFC 2385) when not empty.
+	// Kind is KindRoam (the zero value) or KindExternal; it decides what is
+	// exported to the neighbour and what is accepted from it.
+	Kind NeighborKind
+	// LocalAddress is the source address of the session; invalid means the
+	// kernel chooses. Same family as Address.
+	LocalAddress netip.Addr
+	// MaxPrefixes overrides Config.MaxPrefixes for this neighbour.
+	MaxPrefixes uint32
+	// Password enables TCP-MD5 (RFC 2385) when not empty. Run fails, naming
+	// the neighbour, if the kernel cannot do TCP-MD5.
 	Password string
 	// Multihop is the eBGP multihop TTL; 0 means directly connected.
 	Multihop uint8
@@ -135,6 +214,18 @@ func (c *Config) validate() error {
 	if err := c.validateTimers(); err != nil {
 		return err
 	}
+	if len(c.OverlayPool) == 0 {
+		c.OverlayPool = []netip.Prefix{DefaultOverlayPool}
+	}
+	if err := validPrefixes("OverlayPool", c.OverlayPool); err != nil {
+		return err
+	}
+	if err := validPrefixes("InternalPrefixes", c.InternalPrefixes); err != nil {
+		return err
+	}
+	if c.MaxPrefixes == 0 {
+		c.MaxPrefixes = DefaultMaxPrefixes
+	}
 	seen := make(map[netip.Addr]bool, len(c.Neighbors))
 	for i := range c.Neighbors {
 		n := &c.Neighbors[i]
@@ -145,6 +236,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("bgp: config: Neighbors[%d]: Address %q is configured twice", i, n.Address)
 		}
 		seen[n.Address] = true
+		if n.MaxPrefixes == 0 {
+			n.MaxPrefixes = c.MaxPrefixes
+		}
+	}
+	return nil
+}
+
+func validPrefixes(field string, ps []netip.Prefix) error {
+	for i, p := range ps {
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return fmt.Errorf("bgp: config: %s[%d] %q is not a network prefix with host bits clear", field, i, p)
+		}
+		if p.Bits() == 0 {
+			return fmt.Errorf("bgp: config: %s[%d] %q covers every address", field, i, p)
+		}
 	}
 	return nil
 }
@@ -195,6 +301,15 @@ func (n *Neighbor) validate(i int) error {
 	}
 	if n.Port == 0 {
 		n.Port = DefaultListenPort
+	}
+	if len(n.Password) > maxPasswordLen {
+		return fmt.Errorf("bgp: config: Neighbors[%d].Password is %d bytes, more than TCP-MD5's %d (neighbour %s)", i, len(n.Password), maxPasswordLen, n.Address)
+	}
+	if n.Kind != KindRoam && n.Kind != KindExternal {
+		return fmt.Errorf("bgp: config: Neighbors[%d].Kind %d is not KindRoam or KindExternal (neighbour %s)", i, n.Kind, n.Address)
+	}
+	if n.LocalAddress.IsValid() && (n.LocalAddress.Is4() != n.Address.Is4() || n.LocalAddress.IsUnspecified() || n.LocalAddress.Zone() != "") {
+		return fmt.Errorf("bgp: config: Neighbors[%d].LocalAddress %q is not an address of the family of %s", i, n.LocalAddress, n.Address)
 	}
 	return nil
 }

@@ -44,6 +44,17 @@ func TestConfigValidate(t *testing.T) {
 		{"neighbor bad port", func(c *Config) { c.Neighbors[0].Port = 99999 }, "Neighbors[0].Port 99999 is not a port"},
 		{"neighbor with zone", func(c *Config) { c.Neighbors[0].Address = netip.MustParseAddr("fe80::1%roam0") }, "has a zone"},
 		{"duplicate neighbor", func(c *Config) { c.Neighbors = append(c.Neighbors, c.Neighbors[0]) }, `Neighbors[1]: Address "100.64.0.2" is configured twice`},
+		{"external neighbor", func(c *Config) { c.Neighbors[0].Kind = KindExternal }, ""},
+		{"unknown kind", func(c *Config) { c.Neighbors[0].Kind = 7 }, "Neighbors[0].Kind 7 is not KindRoam or KindExternal (neighbour 100.64.0.2)"},
+		{"local address", func(c *Config) { c.Neighbors[0].LocalAddress = netip.MustParseAddr("100.64.0.1") }, ""},
+		{"local address of the other family", func(c *Config) { c.Neighbors[0].LocalAddress = netip.MustParseAddr("fd00::1") }, `Neighbors[0].LocalAddress "fd00::1" is not an address of the family of 100.64.0.2`},
+		{"password too long", func(c *Config) { c.Neighbors[0].Password = strings.Repeat("x", 81) }, "Neighbors[0].Password is 81 bytes, more than TCP-MD5's 80"},
+		{"overlay pool with host bits", func(c *Config) { c.OverlayPool = []netip.Prefix{netip.MustParsePrefix("100.64.0.1/10")} }, `OverlayPool[0] "100.64.0.1/10" is not a network prefix`},
+		{"overlay pool everything", func(c *Config) { c.OverlayPool = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")} }, `OverlayPool[0] "0.0.0.0/0" covers every address`},
+		{"invalid internal prefix", func(c *Config) { c.InternalPrefixes = []netip.Prefix{{}} }, `InternalPrefixes[0] "invalid Prefix"`},
+		{"internal prefixes", func(c *Config) {
+			c.InternalPrefixes = []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:244::/48")}
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +84,37 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.ListenPort != 179 || c.GRPCAddress != "127.0.0.1:50051" || c.HoldTime != 9*time.Second ||
 		c.KeepaliveInterval != 3*time.Second || c.ConnectRetry != 2*time.Second || c.IdleHoldTime != time.Second ||
-		!c.GracefulRestart() || c.Neighbors[0].Port != 179 {
+		!c.GracefulRestart() || c.Neighbors[0].Port != 179 || c.Neighbors[0].Kind != KindRoam ||
+		c.MaxPrefixes != 1000 || c.Neighbors[0].MaxPrefixes != 1000 ||
+		len(c.OverlayPool) != 1 || c.OverlayPool[0] != netip.MustParsePrefix("100.64.0.0/10") {
 		t.Errorf("defaults not filled: %+v", c)
+	}
+}
+
+func TestConfigMaxPrefixes(t *testing.T) {
+	c := validConfig()
+	c.MaxPrefixes = 50
+	c.Neighbors = append(c.Neighbors, Neighbor{Address: netip.MustParseAddr("192.0.2.1"), ASN: 65001, Kind: KindExternal, MaxPrefixes: 7})
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := []uint32{c.Neighbors[0].MaxPrefixes, c.Neighbors[1].MaxPrefixes}; got[0] != 50 || got[1] != 7 {
+		t.Errorf("neighbour limits = %v, want [50 7] (Config.MaxPrefixes as default, the neighbour's own wins)", got)
+	}
+}
+
+func TestNeighborKind(t *testing.T) {
+	for _, k := range []NeighborKind{KindRoam, KindExternal} {
+		got, err := ParseNeighborKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseNeighborKind(%q) = %v, %v; want %v", k.String(), got, err, k)
+		}
+	}
+	if _, err := ParseNeighborKind("ibgp"); err == nil || !strings.Contains(err.Error(), `"ibgp" is not roam or external`) {
+		t.Errorf("ParseNeighborKind(ibgp) = %v", err)
+	}
+	if s := NeighborKind(9).String(); s != "NeighborKind(9)" {
+		t.Errorf("String of an unknown kind = %q", s)
 	}
 }
 

@@ -32,7 +32,8 @@ func (s *Speaker) global() *api.Global {
 	return g
 }
 
-// peer is the AddPeer request for n: short timers, IPv4 and IPv6 unicast.
+// peer is the AddPeer request for n: short timers, IPv4 and IPv6 unicast,
+// the prefix limit and graceful restart.
 func (s *Speaker) peer(n Neighbor) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{
@@ -49,15 +50,27 @@ func (s *Speaker) peer(n Neighbor) *api.Peer {
 		}},
 		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
 	}
+	if n.LocalAddress.IsValid() {
+		p.Transport.LocalAddress = n.LocalAddress.String()
+	}
 	if n.Multihop > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}
 	}
 	gr := s.cfg.GracefulRestart()
 	if gr {
-		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: gracefulRestartTime}
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: gracefulRestartTime,
+			LocalRestarting: s.cfg.Restarting}
 	}
 	for _, f := range families {
-		af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
+		af := &api.AfiSafi{
+			Config: &api.AfiSafiConfig{Family: f, Enabled: true},
+			// GoBGP counts the neighbour's adj-RIB-in (before import
+			// policy) per family; above the limit it sends a Cease
+			// (maximum number of prefixes reached) and keeps the session
+			// down (admin state PFX_CT) until the neighbour is enabled
+			// again.
+			PrefixLimits: &api.PrefixLimit{Family: f, MaxPrefixes: n.MaxPrefixes},
+		}
 		if gr {
 			af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 		}

@@ -98,3 +98,81 @@ func runSpeaker(t *testing.T, s *Speaker) (stop func() error) {
 	t.Cleanup(func() { stop() })
 	return stop
 }
+
+// logRecord is one recorded log line: level, message and attributes as text.
+type logRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+// logRecorder is a slog.Handler that keeps every record and passes it on to
+// the test log.
+type logRecorder struct {
+	next  slog.Handler
+	attrs []slog.Attr
+	mu    *sync.Mutex
+	recs  *[]logRecord
+}
+
+// recordingLogger returns a logger like testLogger's whose records can be
+// inspected.
+func recordingLogger(t *testing.T, name string) (*slog.Logger, *logRecorder) {
+	w := &testWriter{t: t}
+	t.Cleanup(w.close)
+	r := &logRecorder{
+		next: slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}),
+		mu:   new(sync.Mutex), recs: new([]logRecord),
+	}
+	return slog.New(r).With("speaker", name), r
+}
+
+func (r *logRecorder) Enabled(ctx context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (r *logRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	lr := logRecord{level: rec.Level, msg: rec.Message, attrs: make(map[string]string)}
+	for _, a := range r.attrs {
+		lr.attrs[a.Key] = a.Value.String()
+	}
+	rec.Attrs(func(a slog.Attr) bool {
+		lr.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	r.mu.Lock()
+	*r.recs = append(*r.recs, lr)
+	r.mu.Unlock()
+	return r.next.Handle(ctx, rec)
+}
+
+func (r *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *r
+	c.attrs = append(append([]slog.Attr(nil), r.attrs...), as...)
+	c.next = r.next.WithAttrs(as)
+	return &c
+}
+
+func (r *logRecorder) WithGroup(name string) slog.Handler {
+	c := *r
+	c.next = r.next.WithGroup(name)
+	return &c
+}
+
+// find returns the records with message msg whose attributes include want.
+func (r *logRecorder) find(msg string, want map[string]string) []logRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logRecord
+next:
+	for _, rec := range *r.recs {
+		if rec.msg != msg {
+			continue
+		}
+		for k, v := range want {
+			if rec.attrs[k] != v {
+				continue next
+			}
+		}
+		out = append(out, rec)
+	}
+	return out
+}

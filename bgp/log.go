@@ -18,14 +18,15 @@ type logAdapter struct {
 
 	mu    sync.Mutex
 	level gobgplog.LogLevel
-	fatal error         // first Fatal or Panic seen
-	fired chan struct{} // closed when fatal is first set
+	fatal error             // first Fatal or Panic seen
+	fired chan struct{}     // closed when fatal is first set
+	down  map[string]string // neighbour address -> last "Peer Down" reason
 }
 
 var _ gobgplog.Logger = (*logAdapter)(nil)
 
 func newLogAdapter(l *slog.Logger) *logAdapter {
-	return &logAdapter{log: l, level: gobgplog.InfoLevel, fired: make(chan struct{})}
+	return &logAdapter{log: l, level: gobgplog.InfoLevel, fired: make(chan struct{}), down: make(map[string]string)}
 }
 
 // slogLevel maps GoBGP's (logrus) levels to slog levels. Trace folds into Debug.
@@ -106,8 +107,30 @@ func (a *logAdapter) Warn(msg string, fields gobgplog.Fields) {
 	a.emit(gobgplog.WarnLevel, msg, fields)
 }
 
+// Info passes the message on and remembers the reason of GoBGP's "Peer
+// Down" line (logged just before the state change is published), which
+// GoBGP's peer events do not carry.
 func (a *logAdapter) Info(msg string, fields gobgplog.Fields) {
 	a.emit(gobgplog.InfoLevel, msg, fields)
+	if msg == "Peer Down" {
+		key, _ := fields["Key"].(string)
+		reason, _ := fields["Reason"].(string)
+		if key != "" && reason != "" {
+			a.mu.Lock()
+			a.down[key] = reason
+			a.mu.Unlock()
+		}
+	}
+}
+
+// takeDownReason returns and forgets the last "Peer Down" reason logged for
+// neighbour key ("" if none).
+func (a *logAdapter) takeDownReason(key string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.down[key]
+	delete(a.down, key)
+	return r
 }
 
 // Debug is passed on at slog Debug; the slog handler decides whether it shows.

@@ -14,15 +14,19 @@ import (
 type NeighborState struct {
 	Address     netip.Addr
 	ASN         uint32
+	Kind        NeighborKind
 	Description string
 	// State is the FSM state in lower case: "idle", "connect", "active",
 	// "opensent", "openconfirm" or "established".
 	State string
 	// Uptime is how long the session has been established; 0 when it is not.
 	Uptime time.Duration
-	// Received and Accepted count prefixes from the neighbour over all
-	// families, before and after import policy.
+	// Received counts prefixes from the neighbour over all families, before
+	// import policy; Accepted counts its paths in the RIB, after import
+	// policy (stale ones included).
 	Received, Accepted uint64
+	// Advertised counts prefixes sent to the neighbour over all families.
+	Advertised uint64
 }
 
 // Established reports whether the session is up.
@@ -48,7 +52,6 @@ func neighborFromPeer(p *api.Peer, now time.Time) NeighborState {
 	}
 	for _, af := range p.GetAfiSafis() {
 		n.Received += af.GetState().GetReceived()
-		n.Accepted += af.GetState().GetAccepted()
 	}
 	return n
 }
@@ -62,10 +65,42 @@ func (s *Speaker) Neighbors(ctx context.Context) ([]NeighborState, error) {
 	var out []NeighborState
 	now := time.Now()
 	err = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		out = append(out, neighborFromPeer(p, now))
+		n := neighborFromPeer(p, now)
+		n.Kind = s.nbrs[n.Address].Kind
+		out = append(out, n)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bgp: list neighbors: %w", err)
+	}
+	// GoBGP's own "accepted" count is taken before import policy (it only
+	// leaves out AS-path loops): count the RIB's paths by neighbour instead.
+	accepted := make(map[netip.Addr]uint64)
+	for _, f := range families {
+		err := srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: f, EnableOnlyBinary: true}, func(d *api.Destination) {
+			for _, p := range d.Paths {
+				if from, err := netip.ParseAddr(p.NeighborIp); err == nil {
+					accepted[from.Unmap()]++
+				}
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bgp: count accepted prefixes: %w", err)
+		}
+	}
+	// ListPeer's EnableAdvertised counts GoBGP's End-of-RIB markers as
+	// prefixes; the adj-RIB-out table summary does not.
+	for i := range out {
+		out[i].Accepted = accepted[out[i].Address]
+		if !out[i].Established() {
+			continue
+		}
+		for _, f := range families {
+			t, err := srv.GetTable(ctx, &api.GetTableRequest{TableType: api.TableType_ADJ_OUT, Name: out[i].Address.String(), Family: f})
+			if err != nil {
+				return nil, fmt.Errorf("bgp: count prefixes advertised to %s: %w", out[i].Address, err)
+			}
+			out[i].Advertised += t.GetNumPath()
+		}
 	}
 	return out, nil
 }

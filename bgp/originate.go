@@ -24,12 +24,44 @@ func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, nextHop net
 	if o, ok := s.originated[prefix]; ok && o.nextHop == nextHop && (s.srv == nil || o.uuid != nil) {
 		return nil
 	}
+	_, had := s.originated[prefix]
 	o := &origin{nextHop: nextHop}
 	s.originated[prefix] = o
 	if s.srv == nil {
 		return nil
 	}
-	return s.originateLocked(ctx, prefix, o)
+	if err := s.originateLocked(ctx, prefix, o); err != nil {
+		return err
+	}
+	if !had {
+		return s.reimportLocked(ctx, prefix)
+	}
+	return nil
+}
+
+// isOriginated reports whether prefix is announced by this node.
+func (s *Speaker) isOriginated(prefix netip.Prefix) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.originated[prefix]
+	return ok
+}
+
+// reimportLocked runs every neighbour's routes through the import policy
+// again (soft reset in, from GoBGP's adj-RIB-in) after prefix joined or left
+// the originated set: GoBGP does not re-evaluate routes it already has when
+// a set changes, so a neighbour's path for a prefix we start originating
+// would stay in the RIB, and one for a prefix we stop originating would stay
+// rejected until the neighbour happened to send it again.
+func (s *Speaker) reimportLocked(ctx context.Context, prefix netip.Prefix) error {
+	if len(s.cfg.Neighbors) == 0 {
+		return nil
+	}
+	err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: "", Soft: true, Direction: api.ResetPeerRequest_IN})
+	if err != nil {
+		return fmt.Errorf("bgp: %s: re-apply import policy: %w", prefix, err)
+	}
+	return nil
 }
 
 // originateLocked adds prefix to the originated set (so export accepts it)
@@ -75,6 +107,9 @@ func (s *Speaker) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	}
 	if len(errs) == 0 {
 		s.log.Info("withdrawn", "prefix", prefix)
+	}
+	if err := s.reimportLocked(ctx, prefix); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -23,6 +23,10 @@ type Route struct {
 	MED       uint32
 	// Best is set on the path GoBGP selected for the prefix.
 	Best bool
+	// Stale is set on a path kept from a neighbour that is restarting
+	// gracefully (RFC 4724): it is used until the neighbour refreshes it or
+	// its restart time runs out.
+	Stale bool
 	// From is the neighbour the path was learned from; invalid when
 	// Originated.
 	From       netip.Addr
@@ -82,7 +86,7 @@ func routeFromPath(p *api.Path) (Route, error) {
 	if err != nil {
 		return Route{}, fmt.Errorf("bgp: decode attributes of %s: %w", prefix, err)
 	}
-	r := Route{Prefix: prefix, Best: p.Best}
+	r := Route{Prefix: prefix, Best: p.Best, Stale: p.Stale}
 	for _, a := range attrs {
 		switch a := a.(type) {
 		case *bgppkt.PathAttributeNextHop:

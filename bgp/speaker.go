@@ -12,6 +12,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Sentinel errors callers branch on.
@@ -28,11 +29,14 @@ const updatesBuffer = 256
 
 // Speaker is an embedded BGP speaker (GoBGP v3).
 type Speaker struct {
-	cfg     Config
-	log     *slog.Logger
-	updates chan RouteEvent
-	queue   *updateQueue
-	started atomic.Bool
+	cfg          Config
+	log          *slog.Logger
+	nbrs         map[netip.Addr]Neighbor
+	policy       *policySpec
+	updates      chan RouteEvent
+	queue        *updateQueue
+	updatesTotal *prometheus.CounterVec
+	started      atomic.Bool
 
 	// mu guards the fields below and serialises changes to what we
 	// originate, so the originated prefix sets and GoBGP's paths stay in
@@ -52,18 +56,27 @@ type origin struct {
 func New(cfg Config, log *slog.Logger) (*Speaker, error) {
 	cfg.Neighbors = append([]Neighbor(nil), cfg.Neighbors...)
 	cfg.ListenAddresses = append([]netip.Addr(nil), cfg.ListenAddresses...)
+	cfg.OverlayPool = append([]netip.Prefix(nil), cfg.OverlayPool...)
+	cfg.InternalPrefixes = append([]netip.Prefix(nil), cfg.InternalPrefixes...)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	nbrs := make(map[netip.Addr]Neighbor, len(cfg.Neighbors))
+	for _, n := range cfg.Neighbors {
+		nbrs[n.Address] = n
+	}
 	return &Speaker{
-		cfg:        cfg,
-		log:        log.With("component", "bgp"),
-		updates:    make(chan RouteEvent, updatesBuffer),
-		queue:      newUpdateQueue(),
-		originated: make(map[netip.Prefix]*origin),
+		cfg:          cfg,
+		log:          log.With("component", "bgp"),
+		nbrs:         nbrs,
+		policy:       newPolicySpec(&cfg),
+		updates:      make(chan RouteEvent, updatesBuffer),
+		queue:        newUpdateQueue(),
+		updatesTotal: newUpdatesCounter(),
+		originated:   make(map[netip.Prefix]*origin),
 	}, nil
 }
 
@@ -86,10 +99,15 @@ func (s *Speaker) server() (*server.BgpServer, error) {
 
 // Run starts the BGP server, installs policies, originates what was
 // announced, adds the neighbours and serves until ctx is cancelled. It then
-// stops BGP (neighbours get a Cease) and returns. It returns nil on
-// cancellation, and an error if startup failed or GoBGP reported a fatal
-// error (for example its gRPC address could not be bound). Run may be called
-// once.
+// stops BGP and returns after GoBGP has stopped (GoBGP v3.37.0 leaves one
+// parked goroutine per server, its Serve loop). With graceful restart on, it
+// first closes the established sessions' TCP connections without a
+// NOTIFICATION, so that neighbours keep our routes as stale for the restart
+// time (120 s) and refresh them when a restarted speaker (Config.Restarting)
+// comes back; with DisableGracefulRestart, neighbours get a Cease and flush
+// our routes at once. It returns nil on cancellation, and an error if
+// startup failed or GoBGP reported a fatal error (for example its gRPC
+// address could not be bound). Run may be called once.
 func (s *Speaker) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("bgp: Run called twice")
@@ -105,6 +123,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	go srv.Serve()
 
 	watchCtx, cancelWatch := context.WithCancel(context.Background())
+	mon := newMonitor(s.log, s.nbrs, s.policy.rules, s.isOriginated, logs)
 	var wg sync.WaitGroup
 	stop := func() {
 		s.mu.Lock()
@@ -114,11 +133,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		cancelWatch()
-		srv.Stop() // StopBgp (Cease to every neighbour) and stop gRPC
+		if s.cfg.GracefulRestart() {
+			s.closeGracefully(mon.established())
+		}
+		srv.Stop() // StopBgp (Cease to every neighbour still up) and stop gRPC
 		wg.Wait()
 	}
 
-	if err := s.start(ctx, srv, watchCtx); err != nil {
+	if err := s.start(ctx, srv, watchCtx, mon); err != nil {
 		stop()
 		if ferr := logs.failed(); ferr != nil {
 			return errors.Join(err, ferr)
@@ -128,10 +150,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.queue.pump(watchCtx, s.updates)
+		s.queue.pump(watchCtx, s.updates, s.countDelivered)
 	}()
 	s.log.Info("bgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
-		"listen_port", s.cfg.ListenPort, "grpc", s.cfg.GRPCAddress, "neighbors", len(s.cfg.Neighbors))
+		"listen_port", s.cfg.ListenPort, "grpc", s.cfg.GRPCAddress, "neighbors", len(s.cfg.Neighbors),
+		"graceful_restart", s.cfg.GracefulRestart(), "restarting", s.cfg.GracefulRestart() && s.cfg.Restarting, "transit", s.cfg.Transit)
 
 	select {
 	case <-ctx.Done():
@@ -146,16 +169,24 @@ func (s *Speaker) Run(ctx context.Context) error {
 }
 
 // start brings srv from nothing to peering, in the order GoBGP needs:
-// StartBgp (which resets policy), policies, originated paths, the best-path
-// watch, then neighbours.
-func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx context.Context) error {
+// StartBgp (which resets policy), policies, originated paths, the watches,
+// then neighbours.
+func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx context.Context, mon *monitor) error {
+	for _, n := range s.cfg.Neighbors {
+		if n.Password == "" {
+			continue
+		}
+		if err := probeTCPMD5(n.Address, n.Password); err != nil {
+			return fmt.Errorf("bgp: neighbor %s has a password, but TCP-MD5 (RFC 2385) is not available on this system: %w", n.Address, err)
+		}
+	}
 	gobgpGlobals.Lock()
 	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: s.global()})
 	gobgpGlobals.Unlock()
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
-	if err := installPolicies(ctx, srv, s.cfg.Neighbors); err != nil {
+	if err := installPolicies(ctx, srv, s.policy); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -169,9 +200,12 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 	s.mu.Unlock()
 	err = srv.WatchEvent(watchCtx, &api.WatchEventRequest{Table: &api.WatchEventRequest_Table{
 		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true}},
-	}}, s.onWatchEvent)
+	}}, syncedWith(srv, s.onWatchEvent))
 	if err != nil {
 		return fmt.Errorf("bgp: watch best paths: %w", err)
+	}
+	if err := srv.WatchEvent(watchCtx, monitorRequest(), syncedWith(srv, mon.handle)); err != nil {
+		return fmt.Errorf("bgp: watch neighbors: %w", err)
 	}
 	for _, n := range s.cfg.Neighbors {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
@@ -193,6 +227,36 @@ func (s *Speaker) onWatchEvent(r *api.WatchEventResponse) {
 		rt.Best = !p.IsWithdraw
 		s.queue.push(RouteEvent{Route: rt, Withdrawn: p.IsWithdraw})
 	}
+}
+
+// syncedWith wraps a watch callback so that, once it has run, it makes a
+// round trip through srv's main loop. GoBGP v3.37.0 converts a path for a
+// watcher on the watcher's goroutine and later marks the same path stale in
+// place on its main loop (graceful restart shares the path's origin info
+// between clones), with nothing ordering the two: the race detector reports
+// it. The round trip orders the conversion before everything the main loop
+// does afterwards.
+func syncedWith(srv *server.BgpServer, fn func(*api.WatchEventResponse)) func(*api.WatchEventResponse) {
+	return func(r *api.WatchEventResponse) {
+		fn(r)
+		_, _ = srv.GetBgp(context.Background(), &api.GetBgpRequest{}) // only the round trip matters
+	}
+}
+
+// closeGracefully ends the established sessions without a NOTIFICATION
+// (see closeSessions), so that StopBgp's Cease, which GoBGP turns into a Hard
+// Reset when RFC 8538 is negotiated and which BIRD 2 always answers by
+// flushing our routes, reaches nobody.
+func (s *Speaker) closeGracefully(ss []session) {
+	if len(ss) == 0 {
+		return
+	}
+	n, err := closeSessions(ss)
+	if err != nil {
+		s.log.Warn("bgp: cannot close sessions for graceful restart; neighbors get a Cease and flush our routes", "err", err)
+		return
+	}
+	s.log.Info("bgp: closed sessions without notification for graceful restart", "sessions", n)
 }
 
 // gobgpGlobals serialises GoBGP calls that write package globals

@@ -46,8 +46,9 @@ func (q *updateQueue) take() []RouteEvent {
 	return out
 }
 
-// pump delivers queued events to out until ctx is done.
-func (q *updateQueue) pump(ctx context.Context, out chan<- RouteEvent) {
+// pump delivers queued events to out until ctx is done, calling delivered
+// after each event out accepted.
+func (q *updateQueue) pump(ctx context.Context, out chan<- RouteEvent, delivered func(RouteEvent)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,6 +58,7 @@ func (q *updateQueue) pump(ctx context.Context, out chan<- RouteEvent) {
 		for _, ev := range q.take() {
 			select {
 			case out <- ev:
+				delivered(ev)
 			case <-ctx.Done():
 				return
 			}

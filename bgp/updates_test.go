@@ -27,7 +27,7 @@ func TestUpdateQueuePumpNeverBlocksPush(t *testing.T) {
 	out := make(chan RouteEvent) // nobody reads
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { q.pump(ctx, out); close(done) }()
+	go func() { q.pump(ctx, out, func(RouteEvent) {}); close(done) }()
 	pushed := make(chan struct{})
 	go func() {
 		for i := range 10000 {
