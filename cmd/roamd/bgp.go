@@ -33,10 +33,16 @@ func bgpConfig(cfg *Config, restarting bool) bgp.Config {
 	if len(b.neighbors) == 0 {
 		bc.ListenAddresses = []netip.Addr{overlayIPv4(cfg.addrs)}
 	}
+	self := overlayIPv4(cfg.addrs)
 	for _, p := range cfg.peers {
 		if p.asn != 0 {
-			bc.Neighbors = append(bc.Neighbors, bgp.Neighbor{Address: overlayIPv4(p.addrs), ASN: p.asn,
-				Description: p.name, Kind: bgp.KindRoam})
+			// Only one side of a roam session dials: the one with the lower
+			// overlay address. When both dial, two GoBGP speakers that
+			// reset together (a restart) each refuse the other's connection
+			// while idle and stay in step, never getting past OpenSent.
+			addr := overlayIPv4(p.addrs)
+			bc.Neighbors = append(bc.Neighbors, bgp.Neighbor{Address: addr, ASN: p.asn,
+				Description: p.name, Kind: bgp.KindRoam, Passive: addr.Less(self)})
 		}
 	}
 	for _, n := range b.neighbors {

@@ -253,6 +253,13 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err := d.setBase(st, &merged); err != nil {
 		return err
 	}
+	if d.speaker != nil {
+		if !reflect.DeepEqual(bgpConfig(cur, false).Neighbors, bgpConfig(&merged, false).Neighbors) {
+			d.log.Warn("reload: BGP sessions follow the new peers only after a restart (graceful: traffic keeps flowing)")
+		}
+		// The learned routes are re-planned over the new peers.
+		d.fibs.install()
+	}
 	greet(newPeers(cur.peers, st.Peers), d.log)
 	d.mu.Lock()
 	d.cfg = &merged

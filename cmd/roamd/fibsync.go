@@ -55,6 +55,8 @@ type fibSync struct {
 	keepOnStop  bool // graceful restart: leave kernel routes in place on shutdown
 	routes      *prometheus.GaugeVec
 
+	installMu sync.Mutex // serialises install (Run and reloads)
+
 	mu        sync.Mutex
 	best      map[netip.Prefix]bgp.Route
 	stale     []fib.Route
@@ -175,6 +177,8 @@ func (f *fibSync) apply(ev bgp.RouteEvent) {
 
 // install makes the tunnel and the kernel match the best paths.
 func (f *fibSync) install() {
+	f.installMu.Lock()
+	defer f.installMu.Unlock()
 	peers, overlay := f.peers()
 	f.mu.Lock()
 	plan := planFIB(f.best, peers, overlay, f.stale)
