@@ -73,24 +73,14 @@ func (s *Speaker) Neighbors(ctx context.Context) ([]NeighborState, error) {
 		return nil, fmt.Errorf("bgp: list neighbors: %w", err)
 	}
 	// GoBGP's own "accepted" count is taken before import policy (it only
-	// leaves out AS-path loops): count the RIB's paths by neighbour instead.
-	accepted := make(map[netip.Addr]uint64)
-	for _, f := range families {
-		err := srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: f, EnableOnlyBinary: true}, func(d *api.Destination) {
-			for _, p := range d.Paths {
-				if from, err := netip.ParseAddr(p.NeighborIp); err == nil {
-					accepted[from.Unmap()]++
-				}
-			}
-		})
-		if err != nil {
-			return nil, fmt.Errorf("bgp: count accepted prefixes: %w", err)
-		}
-	}
+	// leaves out AS-path loops): use what the post-policy watch saw.
+	accepted := s.acceptedPaths()
 	// ListPeer's EnableAdvertised counts GoBGP's End-of-RIB markers as
 	// prefixes; the adj-RIB-out table summary does not.
 	for i := range out {
-		out[i].Accepted = accepted[out[i].Address]
+		if accepted != nil {
+			out[i].Accepted = accepted.count(out[i].Address)
+		}
 		if !out[i].Established() {
 			continue
 		}

@@ -40,10 +40,14 @@ type hubTopology struct {
 	h, r1, r2, x *node
 }
 
+// H has graceful restart off, so no session negotiates it: when a speaker
+// stops, its neighbours flush its routes instead of marking them stale in
+// place, which GoBGP v3.37.0 does while its watchers may still be reading
+// the same paths (see syncedWith; TestGracefulRestart covers restarts).
 func newHubTopology(t *testing.T, transit, acceptDefault bool) *hubTopology {
 	portH := freePort(t)
 	h := newNode(t, "H", Config{
-		ASN: asnH, RouterID: netip.MustParseAddr("10.0.0.10"), ListenPort: portH,
+		ASN: asnH, RouterID: netip.MustParseAddr("10.0.0.10"), ListenPort: portH, DisableGracefulRestart: true,
 		ListenAddresses: []netip.Addr{addrH},
 		Transit:         transit, AcceptDefault: acceptDefault,
 		InternalPrefixes: []netip.Prefix{pods},

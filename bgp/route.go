@@ -74,13 +74,9 @@ func addrFromIP(ip net.IP) netip.Addr {
 
 // routeFromPath translates a GoBGP path into a Route.
 func routeFromPath(p *api.Path) (Route, error) {
-	nlri, err := apiutil.GetNativeNlri(p)
+	prefix, err := pathPrefix(p)
 	if err != nil {
-		return Route{}, fmt.Errorf("bgp: decode nlri: %w", err)
-	}
-	prefix, err := netip.ParsePrefix(nlri.String())
-	if err != nil {
-		return Route{}, fmt.Errorf("bgp: nlri %q is not an IP prefix: %w", nlri.String(), err)
+		return Route{}, err
 	}
 	attrs, err := apiutil.GetNativePathAttributes(p)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
@@ -43,6 +44,7 @@ type Speaker struct {
 	// step.
 	mu         sync.Mutex
 	srv        *server.BgpServer // non-nil while Run is running
+	accepted   *acceptedPaths    // set with srv
 	originated map[netip.Prefix]*origin
 }
 
@@ -88,6 +90,12 @@ func (s *Speaker) Config() Config { return s.cfg }
 // coalesced per prefix. The channel is closed when Run returns.
 func (s *Speaker) Updates() <-chan RouteEvent { return s.updates }
 
+func (s *Speaker) acceptedPaths() *acceptedPaths {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
 func (s *Speaker) server() (*server.BgpServer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,16 +135,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	stop := func() {
 		s.mu.Lock()
-		s.srv = nil
+		s.srv, s.accepted = nil, nil
 		for _, o := range s.originated {
 			o.uuid = nil
 		}
 		s.mu.Unlock()
 		cancelWatch()
-		if s.cfg.GracefulRestart() {
-			s.closeGracefully(mon.established())
-		}
-		srv.Stop() // StopBgp (Cease to every neighbour still up) and stop gRPC
+		s.endSessions(srv, mon.established())
+		srv.Stop() // StopBgp and stop gRPC
 		wg.Wait()
 	}
 
@@ -207,6 +213,13 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 	if err := srv.WatchEvent(watchCtx, monitorRequest(), syncedWith(srv, mon.handle)); err != nil {
 		return fmt.Errorf("bgp: watch neighbors: %w", err)
 	}
+	accepted := newAcceptedPaths()
+	if err := srv.WatchEvent(watchCtx, acceptedRequest(), syncedWith(srv, accepted.handle)); err != nil {
+		return fmt.Errorf("bgp: watch accepted routes: %w", err)
+	}
+	s.mu.Lock()
+	s.accepted = accepted
+	s.mu.Unlock()
 	for _, n := range s.cfg.Neighbors {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
 			return fmt.Errorf("bgp: add neighbor %s: %w", n.Address, err)
@@ -243,20 +256,53 @@ func syncedWith(srv *server.BgpServer, fn func(*api.WatchEventResponse)) func(*a
 	}
 }
 
-// closeGracefully ends the established sessions without a NOTIFICATION
-// (see closeSessions), so that StopBgp's Cease, which GoBGP turns into a Hard
-// Reset when RFC 8538 is negotiated and which BIRD 2 always answers by
-// flushing our routes, reaches nobody.
-func (s *Speaker) closeGracefully(ss []session) {
-	if len(ss) == 0 {
+// shutdownGrace bounds how long Run waits for its sessions to go down
+// before stopping GoBGP.
+const shutdownGrace = 5 * time.Second
+
+// endSessions takes every session down before StopBgp. With graceful
+// restart on, it first closes the established sessions without a
+// NOTIFICATION (see closeSessions): a Cease, which GoBGP turns into a Hard
+// Reset when RFC 8538 is negotiated and which BIRD 2 answers by flushing our
+// routes whatever was negotiated, would end the neighbours' graceful
+// restart. Then it disables every neighbour (a Cease, administrative
+// shutdown, on sessions still up; none reconnects) and waits until no
+// session is established: StopBgp clears the global configuration that
+// established sessions' receive loops read (a data race in GoBGP v3.37.0).
+func (s *Speaker) endSessions(srv *server.BgpServer, established []session) {
+	if s.cfg.GracefulRestart() && len(established) > 0 {
+		n, err := closeSessions(established)
+		if err != nil {
+			s.log.Warn("bgp: cannot close sessions for graceful restart; neighbors get a Cease and flush our routes", "err", err)
+		} else {
+			s.log.Info("bgp: closed sessions without notification for graceful restart", "sessions", n)
+		}
+	}
+	if len(s.cfg.Neighbors) == 0 {
 		return
 	}
-	n, err := closeSessions(ss)
-	if err != nil {
-		s.log.Warn("bgp: cannot close sessions for graceful restart; neighbors get a Cease and flush our routes", "err", err)
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.DisablePeer(ctx, &api.DisablePeerRequest{Communication: "roamd is stopping"}); err != nil {
+		s.log.Warn("bgp: disable neighbors before stopping", "err", err)
 	}
-	s.log.Info("bgp: closed sessions without notification for graceful restart", "sessions", n)
+	for {
+		up := 0
+		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED {
+				up++
+			}
+		})
+		if err != nil || up == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("bgp: sessions still up when stopping", "sessions", up)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // gobgpGlobals serialises GoBGP calls that write package globals

@@ -144,8 +144,10 @@ func newSpeaker(t *testing.T, name string, cfg Config) *Speaker {
 func TestPeering(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	portB, grpcB := freePort(t), freePort(t)
+	// Graceful restart off: see newHubTopology.
 	timers := func(c Config) Config {
 		c.HoldTime, c.KeepaliveInterval, c.ConnectRetry, c.IdleHoldTime = 3*time.Second, time.Second, time.Second, time.Second
+		c.DisableGracefulRestart = true
 		return c
 	}
 	a := newSpeaker(t, "A", timers(Config{
