@@ -176,3 +176,8 @@ next:
 	}
 	return out
 }
+
+const (
+	slogInfo = slog.LevelInfo
+	slogWarn = slog.LevelWarn
+)

@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -68,7 +67,7 @@ func TestImportPolicyAgreesWithRejectReason(t *testing.T) {
 					switch {
 					case rule == "" && len(logs) != 0:
 						t.Errorf("%s from %s accepted but logged as rejected: %+v", p, snd.addr, logs)
-					case rule != "" && (len(logs) != 1 || logs[0].attrs["rule"] != rule || logs[0].attrs["kind"] != snd.kind.String() || logs[0].level != slog.LevelWarn):
+					case rule != "" && (len(logs) != 1 || logs[0].attrs["rule"] != rule || logs[0].attrs["kind"] != snd.kind.String() || logs[0].level != slogWarn):
 						t.Errorf("%s from %s rejected (%s): log lines %+v, want one Warn with rule=%s kind=%s", p, snd.addr, rule, logs, rule, snd.kind)
 					}
 				}

@@ -5,4 +5,4 @@ package bgp
 import "net/netip"
 
 // probeTCPMD5 leaves the check to GoBGP on systems other than Linux.
-func probeTCPMD5(netip.Addr, string) error { return nil }
+func probeTCPMD5(netip.Addr, string, bool) error { return nil }

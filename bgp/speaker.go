@@ -182,8 +182,8 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 		if n.Password == "" {
 			continue
 		}
-		if err := probeTCPMD5(n.Address, n.Password); err != nil {
-			return fmt.Errorf("bgp: neighbor %s has a password, but TCP-MD5 (RFC 2385) is not available on this system: %w", n.Address, err)
+		if err := probeTCPMD5(n.Address, n.Password, s.cfg.ListenPort != -1); err != nil {
+			return fmt.Errorf("bgp: neighbor %s has a password, but %w", n.Address, err)
 		}
 	}
 	gobgpGlobals.Lock()
