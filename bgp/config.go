@@ -65,9 +65,12 @@ type Config struct {
 	// that neighbours keep this node's routes (as stale) while it restarts.
 	DisableGracefulRestart bool
 	// Restarting says this speaker is coming back from a graceful restart: it
-	// sets the Restart State (R) bit and the forwarding-state bit in its OPEN
-	// and defers its updates until its neighbours' End-of-RIB. Ignored when
-	// graceful restart is off.
+	// sets the Restart State (R) bit and the forwarding-state bits in its OPEN
+	// and defers its updates until its neighbours' End-of-RIB (at most 360s).
+	// Set it when the previous run stopped less than the restart time (120s)
+	// ago: BIRD, as helper, flushes our stale routes at once when the new
+	// OPEN lacks the forwarding-state bit, which GoBGP sets only when
+	// restarting. Ignored when graceful restart is off.
 	Restarting bool
 	// Transit makes this speaker a hub: routes learned from roam neighbours
 	// are exported to all neighbours, and routes learned from external
@@ -142,8 +145,9 @@ type Neighbor struct {
 	LocalAddress netip.Addr
 	// MaxPrefixes overrides Config.MaxPrefixes for this neighbour.
 	MaxPrefixes uint32
-	// Password enables TCP-MD5 (RFC 2385) when not empty. Run fails, naming
-	// the neighbour, if the kernel cannot do TCP-MD5.
+	// Password enables TCP-MD5 (RFC 2385) when not empty, at most 80 bytes.
+	// Run fails, naming the neighbour, if TCP-MD5 keys cannot be set (a
+	// kernel without TCP-MD5, or an MPTCP listener: see the package doc).
 	Password string
 	// Multihop is the eBGP multihop TTL; 0 means directly connected.
 	Multihop uint8

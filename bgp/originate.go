@@ -11,7 +11,8 @@ import (
 
 // Announce originates prefix with next hop nextHop (same family), replacing
 // an earlier announcement of the same prefix. Before Run it is recorded and
-// originated when Run starts. Only announced prefixes are ever exported.
+// originated when Run starts. Without Config.Transit, only announced prefixes
+// are ever exported.
 func (s *Speaker) Announce(ctx context.Context, prefix netip.Prefix, nextHop netip.Addr) error {
 	if !prefix.IsValid() || prefix != prefix.Masked() {
 		return fmt.Errorf("bgp: announce %s: not a valid prefix with host bits clear", prefix)

@@ -25,7 +25,8 @@ type Route struct {
 	Best bool
 	// Stale is set on a path kept from a neighbour that is restarting
 	// gracefully (RFC 4724): it is used until the neighbour refreshes it or
-	// its restart time runs out.
+	// its restart time runs out. GoBGP does not publish a path turning stale
+	// as a best-path change, so Updates carry no event for it.
 	Stale bool
 	// From is the neighbour the path was learned from; invalid when
 	// Originated.

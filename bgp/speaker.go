@@ -121,6 +121,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return errors.New("bgp: Run called twice")
 	}
 	defer close(s.updates)
+	for _, n := range s.cfg.Neighbors {
+		if n.Password == "" {
+			continue
+		}
+		if err := probeTCPMD5(n.Address, n.Password, s.cfg.ListenPort != -1); err != nil {
+			return fmt.Errorf("bgp: neighbor %s has a password, but %w", n.Address, err)
+		}
+	}
 
 	logs := newLogAdapter(s.log)
 	gobgpGlobals.Lock()
@@ -178,14 +186,6 @@ func (s *Speaker) Run(ctx context.Context) error {
 // StartBgp (which resets policy), policies, originated paths, the watches,
 // then neighbours.
 func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx context.Context, mon *monitor) error {
-	for _, n := range s.cfg.Neighbors {
-		if n.Password == "" {
-			continue
-		}
-		if err := probeTCPMD5(n.Address, n.Password, s.cfg.ListenPort != -1); err != nil {
-			return fmt.Errorf("bgp: neighbor %s has a password, but %w", n.Address, err)
-		}
-	}
 	gobgpGlobals.Lock()
 	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: s.global()})
 	gobgpGlobals.Unlock()
@@ -278,11 +278,11 @@ func (s *Speaker) endSessions(srv *server.BgpServer, established []session) {
 			s.log.Info("bgp: closed sessions without notification for graceful restart", "sessions", n)
 		}
 	}
-	if len(s.cfg.Neighbors) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if g, err := srv.GetBgp(ctx, &api.GetBgpRequest{}); err != nil || g.GetGlobal().GetAsn() == 0 || len(s.cfg.Neighbors) == 0 {
+		return // BGP not started, or nothing to take down
+	}
 	if err := srv.DisablePeer(ctx, &api.DisablePeerRequest{Communication: "roamd is stopping"}); err != nil {
 		s.log.Warn("bgp: disable neighbors before stopping", "err", err)
 	}
