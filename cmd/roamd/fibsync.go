@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -55,7 +57,9 @@ type fibSync struct {
 	keepOnStop  bool // graceful restart: leave kernel routes in place on shutdown
 	routes      *prometheus.GaugeVec
 
-	installMu sync.Mutex // serialises install (Run and reloads)
+	installMu   sync.Mutex // serialises install (Run and reloads); guards the two below
+	lastAllowed map[wgtypes.Key][]netip.Prefix
+	lastKernel  []fib.Route
 
 	mu        sync.Mutex
 	best      map[netip.Prefix]bgp.Route
@@ -124,7 +128,7 @@ func (f *fibSync) Run(ctx context.Context) error {
 					break drain
 				}
 			}
-			f.install()
+			f.installWith(false)
 		case <-resync.C:
 			f.install()
 		case <-settle.C:
@@ -176,7 +180,12 @@ func (f *fibSync) apply(ev bgp.RouteEvent) {
 }
 
 // install makes the tunnel and the kernel match the best paths.
-func (f *fibSync) install() {
+func (f *fibSync) install() { f.installWith(true) }
+
+// installWith applies the plan; unless force, the tunnel and the kernel are
+// left alone where the plan did not change since the last good apply (a
+// batch of updates usually touches one of them only).
+func (f *fibSync) installWith(force bool) {
 	f.installMu.Lock()
 	defer f.installMu.Unlock()
 	peers, overlay := f.peers()
@@ -187,11 +196,21 @@ func (f *fibSync) install() {
 		f.log.Debug("best path not installed", "prefix", p, "reason", why)
 	}
 	var errs []error
-	if err := f.applyTunnel(plan.allowed); err != nil {
-		errs = append(errs, err)
+	if force || f.lastAllowed == nil || !maps.EqualFunc(plan.allowed, f.lastAllowed, slices.Equal) {
+		f.lastAllowed = nil
+		if err := f.applyTunnel(plan.allowed); err != nil {
+			errs = append(errs, err)
+		} else {
+			f.lastAllowed = plan.allowed
+		}
 	}
-	if _, err := f.kernel.Sync(plan.kernel); err != nil {
-		errs = append(errs, err)
+	if force || f.lastKernel == nil || !slices.Equal(plan.kernel, f.lastKernel) {
+		f.lastKernel = nil
+		if _, err := f.kernel.Sync(plan.kernel); err != nil {
+			errs = append(errs, err)
+		} else {
+			f.lastKernel = append([]fib.Route{}, plan.kernel...)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		f.log.Error("installing routes", "err", err)

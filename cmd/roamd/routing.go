@@ -70,6 +70,9 @@ func planFIB(best map[netip.Prefix]bgp.Route, peers []tunnel.Peer, overlay map[n
 		plan.kernel = append(plan.kernel, s)
 		plan.routes = append(plan.routes, installed{Prefix: s.Prefix, Gateway: s.Gateway, Stale: true})
 	}
+	for _, ps := range plan.allowed {
+		slices.SortFunc(ps, comparePrefix)
+	}
 	slices.SortFunc(plan.kernel, func(a, b fib.Route) int { return comparePrefix(a.Prefix, b.Prefix) })
 	slices.SortFunc(plan.routes, func(a, b installed) int { return comparePrefix(a.Prefix, b.Prefix) })
 	return plan
