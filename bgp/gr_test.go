@@ -140,9 +140,12 @@ func TestGracefulRestart(t *testing.T) {
 	if ev, _ := a.events.get(podGR); ev.Withdrawn {
 		t.Errorf("A's last update for %s = %+v, want not withdrawn", podGR, ev)
 	}
-	if got := a.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle", "reason": "graceful-restart"}); len(got) != 1 {
-		t.Errorf("A logged %d state changes established -> idle with reason graceful-restart, want 1", len(got))
-	}
+	eventually(t, 5*time.Second, func() string { // logged on the watcher's goroutine, maybe after ListPeer shows it
+		if got := a.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle", "reason": "graceful-restart"}); len(got) != 1 {
+			return fmt.Sprintf("A logged %d state changes established -> idle with reason graceful-restart, want 1", len(got))
+		}
+		return ""
+	})
 	time.Sleep(2 * time.Second) // well past what a Cease or a closed session would need to flush
 	if r, ok := a.pathFrom(t, podGR, addrB); !ok || !r.Stale {
 		t.Errorf("A's route 2s after B stopped = %+v (found %v), want still there, stale", r, ok)
@@ -200,9 +203,12 @@ func TestGracefulRestartDisabled(t *testing.T) {
 	if d := time.Since(stopped); d > time.Second {
 		t.Errorf("A withdrew B's route %v after B stopped, want at once (the hold time is 3s)", d)
 	}
-	if got := a.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle"}); len(got) != 1 || got[0].attrs["reason"] == "graceful-restart" {
-		t.Errorf("A's state log for B = %+v, want one established -> idle, not graceful", got)
-	}
+	eventually(t, 5*time.Second, func() string {
+		if got := a.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle"}); len(got) != 1 || got[0].attrs["reason"] == "graceful-restart" {
+			return fmt.Sprintf("A's state log for B = %+v, want one established -> idle, not graceful", got)
+		}
+		return ""
+	})
 	if err := a.stop(); err != nil {
 		t.Errorf("A: Run = %v", err)
 	}

@@ -103,24 +103,28 @@ func TestCollector(t *testing.T) {
 		}
 		return ""
 	})
-	// A delivered: its own podA4, B's podGR, then podGR's withdrawal.
-	a.events.mu.Lock()
-	best, withdraw := 0, 0
-	for _, ev := range a.events.all {
-		if ev.Withdrawn {
-			withdraw++
-		} else {
-			best++
+	// A delivered its own podA4, B's podGR, then podGR's withdrawal; the
+	// counter moves just after each delivery.
+	eventually(t, 5*time.Second, func() string {
+		a.events.mu.Lock()
+		best, withdraw := 0, 0
+		for _, ev := range a.events.all {
+			if ev.Withdrawn {
+				withdraw++
+			} else {
+				best++
+			}
 		}
-	}
-	a.events.mu.Unlock()
-	mfs = gather(t, reg)
-	if got := counterValue(mfs["roam_bgp_updates_total"], "action", "best"); got != float64(best) || best < 2 {
-		t.Errorf("roam_bgp_updates_total{action=best} = %v, want %d delivered", got, best)
-	}
-	if got := counterValue(mfs["roam_bgp_updates_total"], "action", "withdraw"); got != float64(withdraw) || withdraw != 1 {
-		t.Errorf("roam_bgp_updates_total{action=withdraw} = %v, want %d delivered", got, withdraw)
-	}
+		a.events.mu.Unlock()
+		mfs = gather(t, reg)
+		if got := counterValue(mfs["roam_bgp_updates_total"], "action", "best"); got != float64(best) || best < 2 {
+			return fmt.Sprintf("roam_bgp_updates_total{action=best} = %v, want %d delivered", got, best)
+		}
+		if got := counterValue(mfs["roam_bgp_updates_total"], "action", "withdraw"); got != float64(withdraw) || withdraw != 1 {
+			return fmt.Sprintf("roam_bgp_updates_total{action=withdraw} = %v, want %d delivered", got, withdraw)
+		}
+		return ""
+	})
 	state, ok := mfs["bgp_peer_state"]
 	if !ok || len(state.GetMetric()) != 1 || !strings.Contains(fmt.Sprint(state.GetMetric()[0].GetLabel()), "ESTABLISHED") {
 		t.Errorf("bgp_peer_state while running = %v, want B established", state)

@@ -45,15 +45,18 @@ func TestPrefixLimit(t *testing.T) {
 
 	r.announce(t, p(3), addrB)
 	h.waitState(t, addrB, false)
-	got := h.log.find("bgp: neighbor sent more prefixes than its limit; session stays down until the neighbor is enabled again",
-		map[string]string{"neighbor": addrB.String(), "limit": "3", "kind": "external", "description": "upstream"})
-	if len(got) != 1 || got[0].level != slogWarn {
-		t.Errorf("limit log lines = %+v, want one Warn naming the neighbour and limit 3", got)
-	}
-	down := h.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle"})
-	if len(down) != 1 || !strings.Contains(down[0].attrs["reason"], "maximum number of prefixes reached") {
-		t.Errorf("state log lines = %+v, want established -> idle with the prefix limit as reason", down)
-	}
+	eventually(t, 5*time.Second, func() string { // logged on the watcher's goroutine
+		got := h.log.find("bgp: neighbor sent more prefixes than its limit; session stays down until the neighbor is enabled again",
+			map[string]string{"neighbor": addrB.String(), "limit": "3", "kind": "external", "description": "upstream"})
+		if len(got) != 1 || got[0].level != slogWarn {
+			return fmt.Sprintf("limit log lines = %+v, want one Warn naming the neighbour and limit 3", got)
+		}
+		down := h.log.find("bgp: neighbor state", map[string]string{"neighbor": addrB.String(), "state": "established -> idle"})
+		if len(down) != 1 || !strings.Contains(down[0].attrs["reason"], "maximum number of prefixes reached") {
+			return fmt.Sprintf("state log lines = %+v, want established -> idle with the prefix limit as reason", down)
+		}
+		return ""
+	})
 	time.Sleep(3 * time.Second) // idle hold is 1s, R retries every 1-2s
 	if n := h.neighbor(t, addrB); n.Established() || n.Accepted != 0 {
 		t.Errorf("H's view of R 3s after the limit: %+v, want down with nothing accepted", n)

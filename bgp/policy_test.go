@@ -147,9 +147,12 @@ func TestExportTransitHub(t *testing.T) {
 			}
 			return ""
 		})
-		if n := tp.h.neighbor(t, addrX); n.Advertised != 3 || n.Kind != KindExternal || n.Accepted != 1 {
-			t.Errorf("H's view of X = %+v, want external, 3 advertised, 1 accepted", n)
-		}
+		eventually(t, 5*time.Second, func() string {
+			if n := tp.h.neighbor(t, addrX); n.Advertised != 3 || n.Kind != KindExternal || n.Accepted != 1 {
+				return fmt.Sprintf("H's view of X = %+v, want external, 3 advertised, 1 accepted", n)
+			}
+			return ""
+		})
 		if n := tp.h.neighbor(t, addrR1); n.Kind != KindRoam {
 			t.Errorf("H's view of R1 = %+v, want kind roam", n)
 		}
