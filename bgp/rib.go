@@ -9,7 +9,14 @@ import (
 )
 
 // Routes lists every path in the global RIB (IPv4 and IPv6 unicast): learned
-// ones that passed import policy and originated ones, with the best flag.
+// ones that passed import policy and originated ones, with the best and
+// stale flags.
+//
+// Routes and Advertised use GoBGP's ListPath, which in v3.37.0 converts the
+// paths on the caller's goroutine while its own goroutines may rewrite parts
+// of them (the stale flag during a neighbour's graceful restart, the source
+// while a session re-opens): the race detector reports a call that overlaps
+// either. Neighbors, Updates and the Collector do not have this problem.
 func (s *Speaker) Routes(ctx context.Context) ([]Route, error) {
 	return s.listPaths(ctx, api.TableType_GLOBAL, "")
 }
