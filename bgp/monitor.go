@@ -22,6 +22,9 @@ type monitor struct {
 	rules   importRules
 	own     func(netip.Prefix) bool // whether this node originates the prefix
 	reasons *logAdapter             // GoBGP's last "Peer Down" reason per neighbour
+	// overLimit is called (on its own goroutine) for a neighbour torn down
+	// for sending more prefixes than its limit; nil: nothing.
+	overLimit func(netip.Addr)
 
 	// Owned by the watcher goroutine (GoBGP calls handle from one
 	// goroutine per watch).
@@ -133,8 +136,11 @@ func (m *monitor) peerEvent(ev *api.WatchEventResponse_PeerEvent) {
 			}
 		}
 		if st.GetAdminState() == api.PeerState_PFX_CT {
-			m.log.Warn("bgp: neighbor sent more prefixes than its limit; session stays down until the neighbor is enabled again",
+			m.log.Warn("bgp: neighbor sent more prefixes than its limit; its routes are dropped and the session stays down until the neighbor is enabled again",
 				"neighbor", addr, "kind", n.Kind, "description", n.Description, "limit", n.MaxPrefixes)
+			if m.overLimit != nil {
+				go m.overLimit(addr)
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ func TestPrefixLimit(t *testing.T) {
 	portH := freePort(t)
 	h := newNode(t, "H", Config{
 		ASN: asnA, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: portH, ListenAddresses: []netip.Addr{addrA},
-		DisableGracefulRestart: true, MaxPrefixes: 100,
+		MaxPrefixes: 100, // graceful restart on: the routes over the limit must not stay as stale
 		Neighbors: []Neighbor{{Address: addrB, ASN: 65002, Kind: KindExternal, Passive: true, MaxPrefixes: 3, Description: "upstream"}},
 	})
 	r := newNode(t, "R", Config{
@@ -39,14 +39,14 @@ func TestPrefixLimit(t *testing.T) {
 		}
 		return ""
 	})
-	if got := h.log.find("bgp: neighbor sent more prefixes than its limit; session stays down until the neighbor is enabled again", nil); len(got) != 0 {
+	if got := h.log.find("bgp: neighbor sent more prefixes than its limit; its routes are dropped and the session stays down until the neighbor is enabled again", nil); len(got) != 0 {
 		t.Fatalf("limit reported at the limit: %+v", got)
 	}
 
 	r.announce(t, p(3), addrB)
 	h.waitState(t, addrB, false)
 	eventually(t, 5*time.Second, func() string { // logged on the watcher's goroutine
-		got := h.log.find("bgp: neighbor sent more prefixes than its limit; session stays down until the neighbor is enabled again",
+		got := h.log.find("bgp: neighbor sent more prefixes than its limit; its routes are dropped and the session stays down until the neighbor is enabled again",
 			map[string]string{"neighbor": addrB.String(), "limit": "3", "kind": "external", "description": "upstream"})
 		if len(got) != 1 || got[0].level != slogWarn {
 			return fmt.Sprintf("limit log lines = %+v, want one Warn naming the neighbour and limit 3", got)

@@ -140,6 +140,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	watchCtx, cancelWatch := context.WithCancel(context.Background())
 	mon := newMonitor(s.log, s.nbrs, s.policy.rules, s.isOriginated, logs)
+	mon.overLimit = func(addr netip.Addr) { s.dropOverLimit(watchCtx, srv, addr) }
 	var wg sync.WaitGroup
 	stop := func() {
 		s.mu.Lock()
@@ -310,3 +311,26 @@ func (s *Speaker) endSessions(srv *server.BgpServer, established []session) {
 // table.SelectionOptions and table.UseMultiplePaths), so several speakers in
 // one process (tests) do not race.
 var gobgpGlobals sync.Mutex
+
+// dropOverLimit drops the routes of a neighbour GoBGP tore down for sending
+// more prefixes than its limit. GoBGP may record that session's end as a
+// graceful restart (the socket error can win over the Cease it sent) and
+// then keeps every route the neighbour sent, over the limit too, as stale
+// for the restart time. Deleting the neighbour drops them; it is added back
+// administratively down, as GoBGP leaves a neighbour over its limit
+// (`gobgp neighbor ADDR enable` brings it back).
+func (s *Speaker) dropOverLimit(ctx context.Context, srv *server.BgpServer, addr netip.Addr) {
+	n, ok := s.nbrs[addr]
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+		s.log.Warn("bgp: cannot drop the routes of a neighbor over its limit", "neighbor", addr, "err", err)
+		return
+	}
+	p := s.peer(n)
+	p.Conf.AdminDown = true
+	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
+		s.log.Error("bgp: cannot add back a neighbor after dropping its routes", "neighbor", addr, "err", err)
+	}
+}

@@ -1,5 +1,10 @@
 // Command roamd is the roam daemon: it keeps WireGuard tunnels to its peers
 // and serves a REST status API and Prometheus metrics. See the README.
+
+// Go 1.24+ makes TCP listeners MPTCP, which refuses TCP-MD5 keys: BGP
+// neighbours with a password would never come up.
+//
+//go:debug multipathtcp=0
 package main
 
 import (
