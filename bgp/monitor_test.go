@@ -18,7 +18,7 @@ func TestPrefixLimit(t *testing.T) {
 	h := newNode(t, "H", Config{
 		ASN: asnA, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: portH, ListenAddresses: []netip.Addr{addrA},
 		MaxPrefixes: 100, // graceful restart on: the routes over the limit must not stay as stale
-		Neighbors: []Neighbor{{Address: addrB, ASN: 65002, Kind: KindExternal, Passive: true, MaxPrefixes: 3, Description: "upstream"}},
+		Neighbors:   []Neighbor{{Address: addrB, ASN: 65002, Kind: KindExternal, Passive: true, MaxPrefixes: 3, Description: "upstream"}},
 	})
 	r := newNode(t, "R", Config{
 		ASN: 65002, AllowPublicASN: true, RouterID: netip.MustParseAddr("10.0.0.2"), ListenPort: -1, DisableGracefulRestart: true,
