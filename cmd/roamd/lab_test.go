@@ -217,6 +217,28 @@ func TestPairLab(t *testing.T) {
 		}
 	})
 
+	t.Run("bgp metrics", func(t *testing.T) {
+		// After the subtest above, a has b's prefix installed into the tunnel.
+		var body string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			resp, err := labtest.HTTPClient("clab-pair-a").Get("http://127.0.0.1:9474/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(b); strings.Contains(body, `roam_fib_routes{via="tunnel"} 1`) {
+				break
+			}
+		}
+		for _, want := range []string{`roam_fib_routes{via="tunnel"} 1`, `roam_fib_routes{via="gateway"} 0`,
+			`roam_bgp_updates_total{action="best"}`, "bgp_peer_state", "bgp_received_update_total"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("reload", func(t *testing.T) {
 		// Run a's roamd from a writable copy of its config, then add a peer.
 		cfg := "/run/roam/a.yaml"
