@@ -419,17 +419,6 @@ func overlayIPv6(addrs []netip.Prefix) netip.Addr {
 	return netip.Addr{}
 }
 
-func (c *Config) hasIPv4() bool { return hasIPv4(c.addrs) }
-
-func hasIPv4(addrs []netip.Prefix) bool {
-	for _, a := range addrs {
-		if a.Addr().Is4() {
-			return true
-		}
-	}
-	return false
-}
-
 // overlayIPv4 is the first IPv4 overlay address of addrs.
 func overlayIPv4(addrs []netip.Prefix) netip.Addr {
 	for _, a := range addrs {
