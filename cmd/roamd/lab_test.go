@@ -165,7 +165,7 @@ func TestPairLab(t *testing.T) {
 		t.Errorf("roamctl peers table:\n%s", table)
 	}
 	st := a.status()
-	if st["node"] != "a" || st["tunnel_mode"] != "userspace" || fmt.Sprint(st["overlay_addresses"]) != "[100.64.0.1/32]" {
+	if st["node"] != "a" || st["tunnel_mode"] != "userspace" || fmt.Sprint(st["overlay_addresses"]) != "[100.64.0.1/32 fd64::1/128]" {
 		t.Errorf("roamctl status: %v", st)
 	}
 
@@ -217,8 +217,22 @@ func TestPairLab(t *testing.T) {
 		}
 	})
 
+	t.Run("ipv6 over the ipv4 session", func(t *testing.T) {
+		// b's IPv6 pod prefix is installed into b's AllowedIPs and routed.
+		a.waitInstalled("fd44:2::/64", "b", 10*time.Second)
+		if r := a.mustRun("ip", "-6", "route", "show", "fd44:2::/64"); !strings.Contains(r, "dev roam0") || !strings.Contains(r, "proto 114") {
+			t.Errorf("a's IPv6 route to b's pod prefix: %q", r)
+		}
+		if rib := a.mustRun("/run/roam/bin/gobgp", "global", "rib", "-a", "ipv6"); !strings.Contains(rib, "fd44:2::/64") || !strings.Contains(rib, "fd64::2") {
+			t.Errorf("gobgp global rib -a ipv6 in a lacks fd44:2::/64 via fd64::2:\n%s", rib)
+		}
+		if out := a.mustRun("ping", "-6", "-c", "3", "-i", "0.2", "fd64::2"); !strings.Contains(out, "3 received") {
+			t.Errorf("ping over roam0 with IPv6:\n%s", out)
+		}
+	})
+
 	t.Run("bgp metrics", func(t *testing.T) {
-		// After the subtest above, a has b's prefix installed into the tunnel.
+		// After the subtests above, a has b's two prefixes installed into the tunnel.
 		var body string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			resp, err := labtest.HTTPClient("clab-pair-a").Get("http://127.0.0.1:9474/metrics")
@@ -227,11 +241,11 @@ func TestPairLab(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if body = string(b); strings.Contains(body, `roam_fib_routes{via="tunnel"} 1`) {
+			if body = string(b); strings.Contains(body, `roam_fib_routes{via="tunnel"} 2`) {
 				break
 			}
 		}
-		for _, want := range []string{`roam_fib_routes{via="tunnel"} 1`, `roam_fib_routes{via="gateway"} 0`,
+		for _, want := range []string{`roam_fib_routes{via="tunnel"} 2`, `roam_fib_routes{via="gateway"} 0`,
 			`roam_bgp_updates_total{action="best"}`, "bgp_peer_state", "bgp_received_update_total"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %q", want)
