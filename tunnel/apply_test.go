@@ -419,6 +419,9 @@ func TestConfigValidate(t *testing.T) {
 		{"mode", Config{Mode: "fast"}, `tunnel: config: mode: "fast": want auto, kernel or userspace`},
 		{"mtu low", Config{MTU: 576}, "tunnel: config: mtu: 576 out of range 1280..9000"},
 		{"mtu high", Config{MTU: 9001}, "mtu: 9001 out of range"},
+		{"table", Config{Table: 100}, ""},
+		{"table local", Config{Table: 255}, "tunnel: config: table: 255 is not a routing table"},
+		{"table negative", Config{Table: -1}, "table: -1 is not a routing table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,7 +431,7 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if c.Name == "" || c.Mode == "" || c.MTU == 0 {
+				if c.Name == "" || c.Mode == "" || c.MTU == 0 || c.Table == 0 {
 					t.Errorf("defaults not filled: %+v", c)
 				}
 				return

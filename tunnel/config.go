@@ -32,6 +32,10 @@ type Config struct {
 	// place (for a restart). A userspace device lives in this process and
 	// always goes away with Close.
 	Keep bool
+	// Table is the kernel routing table of the device's routes (one per
+	// allowed IP, protocol RouteProtocol): 0 means main (254). With another
+	// table, the operator adds the ip rule that uses it.
+	Table int
 }
 
 // validate fills defaults and rejects bad values, naming the field.
@@ -55,6 +59,12 @@ func (c *Config) validate() error {
 	}
 	if c.MTU < 1280 || c.MTU > 9000 {
 		return fmt.Errorf("tunnel: config: mtu: %d out of range 1280..9000", c.MTU)
+	}
+	if c.Table == 0 {
+		c.Table = 254
+	}
+	if c.Table < 1 || c.Table == 253 || c.Table == 255 || int64(c.Table) > 0xffffffff {
+		return fmt.Errorf("tunnel: config: table: %d is not a routing table for routes (1..2^32-1, not 253 default or 255 local)", c.Table)
 	}
 	return nil
 }

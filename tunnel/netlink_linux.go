@@ -14,17 +14,18 @@ import (
 // rtnl is linkAPI over a netlink handle whose socket was opened in the
 // device's namespace, so requests reach that namespace from any thread.
 type rtnl struct {
-	h *netlink.Handle
+	h     *netlink.Handle
+	table int // of the routes
 }
 
 var _ linkAPI = (*rtnl)(nil)
 
-func newRTNL() (*rtnl, error) {
+func newRTNL(table int) (*rtnl, error) {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink: %w", err)
 	}
-	return &rtnl{h: h}, nil
+	return &rtnl{h: h, table: table}, nil
 }
 
 func (r *rtnl) link(name string) (netlink.Link, error) {
@@ -106,14 +107,14 @@ func (r *rtnl) DelAddr(name string, p netip.Prefix) error {
 	return r.h.AddrDel(l, &netlink.Addr{IPNet: addrIPNet(p)})
 }
 
-// route is the roam route to p via link index idx.
-func route(idx int, p netip.Prefix) *netlink.Route {
+// route is the roam route to p via link index idx in table.
+func route(idx int, p netip.Prefix, table int) *netlink.Route {
 	return &netlink.Route{
 		LinkIndex: idx,
 		Dst:       &ipNets([]netip.Prefix{p})[0],
 		Protocol:  RouteProtocol,
 		Scope:     netlink.SCOPE_LINK,
-		Table:     unix.RT_TABLE_MAIN,
+		Table:     table,
 	}
 }
 
@@ -122,7 +123,7 @@ func (r *rtnl) Routes(name string) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, err
 	}
-	filter := &netlink.Route{LinkIndex: l.Attrs().Index, Protocol: RouteProtocol, Table: unix.RT_TABLE_MAIN}
+	filter := &netlink.Route{LinkIndex: l.Attrs().Index, Protocol: RouteProtocol, Table: r.table}
 	mask := netlink.RT_FILTER_OIF | netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE
 	routes, err := retryDump(func() ([]netlink.Route, error) {
 		return r.h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
@@ -147,7 +148,7 @@ func (r *rtnl) AddRoute(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	err = r.h.RouteAdd(route(l.Attrs().Index, p))
+	err = r.h.RouteAdd(route(l.Attrs().Index, p, r.table))
 	if errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("a route to %s that is not roam's exists already: %w", p, err)
 	}
@@ -159,7 +160,7 @@ func (r *rtnl) DelRoute(name string, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	return r.h.RouteDel(route(l.Attrs().Index, p))
+	return r.h.RouteDel(route(l.Attrs().Index, p, r.table))
 }
 
 func (r *rtnl) Close() error {

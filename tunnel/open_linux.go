@@ -40,7 +40,7 @@ func openOS(cfg Config, log *slog.Logger) (*Device, error) {
 
 // create runs in the device's namespace.
 func create(cfg Config, log *slog.Logger, ns *netnsRunner) (*Device, error) {
-	link, err := newRTNL()
+	link, err := newRTNL(cfg.Table)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: open %s: %w", cfg.Name, err)
 	}

@@ -39,9 +39,11 @@ type linkAPI interface {
 	Addrs(name string) ([]netip.Prefix, error)
 	AddAddr(name string, p netip.Prefix) error
 	DelAddr(name string, p netip.Prefix) error
-	// Routes lists the main-table routes via the link with RouteProtocol.
+	// Routes lists the routes via the link with RouteProtocol in the
+	// device's table (Config.Table).
 	Routes(name string) ([]netip.Prefix, error)
-	// AddRoute adds a main-table route to p via the link with RouteProtocol.
+	// AddRoute adds a route to p via the link with RouteProtocol in the
+	// device's table.
 	AddRoute(name string, p netip.Prefix) error
 	DelRoute(name string, p netip.Prefix) error
 	Close() error

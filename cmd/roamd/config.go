@@ -70,7 +70,7 @@ type BGPConfig struct {
 	HoldTime         string           `yaml:"hold_time"`         // default 9s
 	Keepalive        string           `yaml:"keepalive"`         // default 3s
 	GracefulRestart  *bool            `yaml:"graceful_restart"`  // default true
-	Table            int              `yaml:"table"`             // kernel table for learned routes; default 254 (main)
+	Table            int              `yaml:"table"`             // kernel table of every route roamd installs (tunnel and learned); default 254 (main)
 	MaxPrefixes      uint32           `yaml:"max_prefixes"`      // per neighbour, default 1000; more tears the session down
 	AcceptDefault    bool             `yaml:"accept_default"`    // accept a learned default route
 	Transit          *bool            `yaml:"transit"`           // re-export learned routes (next-hop-self); default: on for hubs

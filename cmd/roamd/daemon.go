@@ -69,7 +69,11 @@ func newDaemon(cfg *Config, path string, log *slog.Logger) (*daemon, error) {
 // SIGHUP, and on cancellation removes what it created.
 func (d *daemon) Run(ctx context.Context) error {
 	cfg := d.config()
-	dev, err := tunnel.Open(tunnel.Config{Name: cfg.Tunnel.Device, Mode: cfg.Tunnel.Mode, MTU: cfg.Tunnel.MTU, Keep: cfg.Tunnel.Keep}, d.log)
+	tc := tunnel.Config{Name: cfg.Tunnel.Device, Mode: cfg.Tunnel.Mode, MTU: cfg.Tunnel.MTU, Keep: cfg.Tunnel.Keep}
+	if cfg.BGP != nil {
+		tc.Table = cfg.BGP.Table // every route roamd installs goes into bgp.table
+	}
+	dev, err := tunnel.Open(tc, d.log)
 	if err != nil {
 		return err
 	}

@@ -218,10 +218,14 @@ func TestPairLab(t *testing.T) {
 	})
 
 	t.Run("ipv6 over the ipv4 session", func(t *testing.T) {
-		// b's IPv6 pod prefix is installed into b's AllowedIPs and routed.
+		// b's IPv6 pod prefix is installed into b's AllowedIPs and routed
+		// (in table 100, bgp.table of the pair lab, which an ip rule uses).
 		a.waitInstalled("fd44:2::/64", "b", 10*time.Second)
-		if r := a.mustRun("ip", "-6", "route", "show", "fd44:2::/64"); !strings.Contains(r, "dev roam0") || !strings.Contains(r, "proto 114") {
+		if r := a.mustRun("ip", "-6", "route", "show", "table", "100", "fd44:2::/64"); !strings.Contains(r, "dev roam0") || !strings.Contains(r, "proto 114") {
 			t.Errorf("a's IPv6 route to b's pod prefix: %q", r)
+		}
+		if r := a.mustRun("ip", "route", "show", "table", "main", "proto", "114"); strings.TrimSpace(r) != "" {
+			t.Errorf("roam routes in the main table although bgp.table is 100:\n%s", r)
 		}
 		if rib := a.mustRun("/run/roam/bin/gobgp", "global", "rib", "-a", "ipv6"); !strings.Contains(rib, "fd44:2::/64") || !strings.Contains(rib, "fd64::2") {
 			t.Errorf("gobgp global rib -a ipv6 in a lacks fd44:2::/64 via fd64::2:\n%s", rib)
@@ -279,7 +283,7 @@ EOF`)
 		if !strings.Contains(after, strings.TrimSpace(before)) {
 			t.Errorf("reload disturbed b: handshakes before\n%s\nafter\n%s", before, after)
 		}
-		if r := a.run("ip", "route", "show", "100.64.0.3"); !strings.Contains(r.Stdout, "dev roam0") {
+		if r := a.run("ip", "route", "show", "table", "100", "100.64.0.3"); !strings.Contains(r.Stdout, "dev roam0") {
 			t.Errorf("no route to the new peer: %q", r.Stdout)
 		}
 	})
@@ -294,7 +298,7 @@ EOF`)
 		if r := b.run("ls", "/var/run/wireguard/roam0.sock"); r.Code == 0 {
 			t.Error("UAPI socket remains after SIGTERM")
 		}
-		if r := b.run("ip", "route", "show", "100.64.0.1"); strings.TrimSpace(r.Stdout) != "" {
+		if r := b.run("ip", "route", "show", "table", "all", "100.64.0.1"); strings.TrimSpace(r.Stdout) != "" {
 			t.Errorf("route remains after SIGTERM: %s", r.Stdout)
 		}
 		b.start("/run/roam/etc/pair-b.yaml")

@@ -120,7 +120,7 @@ func (d *daemon) Routes(ctx context.Context) (*roampb.ListRoutesResponse, error)
 	for _, r := range d.fibs.Installed() {
 		ir := &roampb.InstalledRoute{Prefix: r.Prefix.String(), Peer: r.Peer, Stale: r.Stale, Table: uint32(cfg.BGP.Table)}
 		if r.Peer != "" {
-			ir.Device, ir.Table = d.dev.Name(), 254
+			ir.Device = d.dev.Name()
 		} else {
 			ir.Gateway = r.Gateway.String()
 		}
