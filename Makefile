@@ -12,7 +12,7 @@ GO ?= go
 DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
 	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
 	unshare:util-linux setsid:util-linux taskset:util-linux mount:mount sysctl:procps \
-	protoc:protobuf-compiler
+	pgrep:procps protoc:protobuf-compiler vtysh:frr
 
 ROAMLAB := $(CURDIR)/bin/roamlab
 
@@ -73,7 +73,13 @@ proto:
 		--go_out=api/roampb --go_opt=paths=source_relative api/*.proto
 
 # Installs the Debian packages of DEPS that are missing (root only) and
-# downloads the Go modules.
+# downloads the Go modules. The packages' services (frr, bird, ...) are for
+# the labs' nodes only and must never run in the root namespace: while
+# apt-get runs, a policy-rc.d that answers 101 ("do not run") stops
+# invoke-rc.d and deb-systemd-invoke from starting them (a policy-rc.d already
+# there is put back afterwards, whatever happens). A freshly installed frr is
+# then disabled at boot, and any FRR daemon found in the root namespace is
+# stopped; make deps fails if one keeps running.
 deps:
 	@command -v $(GO) >/dev/null || { \
 		echo "make deps: '$(GO)' not found: install Go (https://go.dev/dl; 1.21 or newer fetches the version go.mod asks for)"; \
@@ -92,8 +98,33 @@ deps:
 		exit 1; \
 	fi; \
 	echo "make deps: installing$$missing"; \
+	policy=/usr/sbin/policy-rc.d; saved=""; \
+	if [ -e "$$policy" ] || [ -L "$$policy" ]; then \
+		saved="$$(mktemp -u "$$policy.make-deps.XXXXXX")" && mv "$$policy" "$$saved" || exit 1; \
+	fi; \
+	trap 'rm -f "$$policy"; if [ -n "$$saved" ]; then mv "$$saved" "$$policy"; fi' EXIT; \
+	trap 'exit 130' INT TERM HUP; \
+	printf '#!/bin/sh\n# make deps: start no service while packages install\nexit 101\n' >"$$policy" && \
+	chmod 755 "$$policy" || exit 1; \
 	apt-get update && \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || exit 1; \
+	case " $$missing " in *" frr "*) \
+		if [ -d /run/systemd/system ]; then systemctl disable --quiet frr; \
+		else update-rc.d frr disable >/dev/null 2>&1; fi; \
+		frr_pids() { pgrep --ns $$$$ --nslist net -f '^/usr/lib/frr/'; }; \
+		if frr_pids >/dev/null; then \
+			echo "make deps: FRR started in the root namespace; stopping it:"; \
+			pgrep -a --ns $$$$ --nslist net -f '^/usr/lib/frr/'; \
+			if [ -d /run/systemd/system ]; then systemctl stop frr; \
+			else /usr/lib/frr/frrinit.sh stop; fi; \
+			sleep 1; \
+			if frr_pids >/dev/null; then \
+				echo "make deps: FRR daemons still run in the root namespace:"; \
+				pgrep -a --ns $$$$ --nslist net -f '^/usr/lib/frr/'; \
+				exit 1; \
+			fi; \
+		fi ;; \
+	esac
 	$(GO) mod download
 
 # Destroys every deployed lab (when roamlab was built), then removes bin/.
