@@ -70,7 +70,8 @@ type Config struct {
 	// Set it when the previous run stopped less than the restart time (120s)
 	// ago: BIRD, as helper, flushes our stale routes at once when the new
 	// OPEN lacks the forwarding-state bit, which GoBGP sets only when
-	// restarting. Ignored when graceful restart is off.
+	// restarting. Ignored when graceful restart is off, and for neighbours
+	// SetNeighbors adds while Run is running.
 	Restarting bool
 	// Transit makes this speaker a hub: routes learned from roam neighbours
 	// are exported to all neighbours, and routes learned from external
@@ -92,7 +93,7 @@ type Config struct {
 	// address family (counted before import policy); a neighbour that sends
 	// more is torn down and stays down until re-enabled. 0 means 1000.
 	MaxPrefixes uint32
-	// Neighbors are the sessions to open.
+	// Neighbors are the sessions to open; SetNeighbors changes them.
 	Neighbors []Neighbor
 }
 
@@ -230,6 +231,12 @@ func (c *Config) validate() error {
 	if c.MaxPrefixes == 0 {
 		c.MaxPrefixes = DefaultMaxPrefixes
 	}
+	return c.validateNeighbors()
+}
+
+// validateNeighbors checks c.Neighbors and fills their defaults (port, and
+// the prefix limit from c.MaxPrefixes, which must be filled already).
+func (c *Config) validateNeighbors() error {
 	seen := make(map[netip.Addr]bool, len(c.Neighbors))
 	for i := range c.Neighbors {
 		n := &c.Neighbors[i]

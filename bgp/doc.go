@@ -12,7 +12,9 @@
 // next-hop-self towards external neighbours; a hub (Config.Transit) also
 // passes routes between neighbours. Import rejects defaults, martians, the
 // overlay pool, our own prefixes and, from external neighbours, the internal
-// (pod and service) ranges; each rejection is logged once.
+// (pod and service) ranges; each rejection is logged once. SetNeighbors
+// changes the neighbours of a running speaker; sessions with neighbours that
+// did not change are kept.
 //
 // Graceful restart (RFC 4724) is on by default: Run ends its sessions by
 // closing their TCP connections without a NOTIFICATION, so neighbours keep

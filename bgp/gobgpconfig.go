@@ -33,8 +33,9 @@ func (s *Speaker) global() *api.Global {
 }
 
 // peer is the AddPeer request for n: short timers, IPv4 and IPv6 unicast,
-// the prefix limit and graceful restart.
-func (s *Speaker) peer(n Neighbor) *api.Peer {
+// the prefix limit and graceful restart, announcing a restart (when
+// graceful restart is on) if restarting.
+func (s *Speaker) peer(n Neighbor, restarting bool) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{
 			NeighborAddress: n.Address.String(),
@@ -59,7 +60,7 @@ func (s *Speaker) peer(n Neighbor) *api.Peer {
 	gr := s.cfg.GracefulRestart()
 	if gr {
 		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: gracefulRestartTime,
-			LocalRestarting: s.cfg.Restarting}
+			LocalRestarting: restarting}
 	}
 	for _, f := range families {
 		af := &api.AfiSafi{

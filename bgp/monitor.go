@@ -18,7 +18,7 @@ import (
 // graceful stop can close them.
 type monitor struct {
 	log     *slog.Logger
-	nbrs    map[netip.Addr]Neighbor
+	nbrs    *neighborTable
 	rules   importRules
 	own     func(netip.Prefix) bool // whether this node originates the prefix
 	reasons *logAdapter             // GoBGP's last "Peer Down" reason per neighbour
@@ -29,7 +29,8 @@ type monitor struct {
 	// Owned by the watcher goroutine (GoBGP calls handle from one
 	// goroutine per watch).
 	state  map[netip.Addr]string
-	logged map[routeKey]bool // rejections already logged
+	known  map[netip.Addr]Neighbor // as last configured, for the events after its removal
+	logged map[routeKey]bool       // rejections already logged
 
 	mu       sync.Mutex
 	sessions map[netip.Addr]session // established sessions
@@ -45,10 +46,11 @@ type session struct {
 	local, remote netip.AddrPort
 }
 
-func newMonitor(log *slog.Logger, nbrs map[netip.Addr]Neighbor, rules importRules, own func(netip.Prefix) bool, reasons *logAdapter) *monitor {
+func newMonitor(log *slog.Logger, nbrs *neighborTable, rules importRules, own func(netip.Prefix) bool, reasons *logAdapter) *monitor {
 	return &monitor{
 		log: log, nbrs: nbrs, rules: rules, own: own, reasons: reasons,
 		state:    make(map[netip.Addr]string),
+		known:    make(map[netip.Addr]Neighbor),
 		logged:   make(map[routeKey]bool),
 		sessions: make(map[netip.Addr]session),
 	}
@@ -96,6 +98,15 @@ func (m *monitor) peerEvent(ev *api.WatchEventResponse_PeerEvent) {
 		return
 	case api.WatchEventResponse_PeerEvent_END_OF_INIT:
 		return
+	case api.WatchEventResponse_PeerEvent_UNKNOWN:
+		// GoBGP's word, once its session has stopped, that a deleted
+		// neighbour's established session ended. When SetNeighbors added
+		// the neighbour again, the new one's first event may have said so
+		// already; then this one is old news, and so is the down reason.
+		if m.state[addr] != "established" {
+			m.reasons.takeDownReason(addr.String())
+			return
+		}
 	}
 	from, ok := m.state[addr]
 	if !ok {
@@ -105,7 +116,16 @@ func (m *monitor) peerEvent(ev *api.WatchEventResponse_PeerEvent) {
 		return
 	}
 	m.state[addr] = to
-	n := m.nbrs[addr]
+	n, configured := m.nbrs.get(addr)
+	if configured {
+		m.known[addr] = n
+	} else {
+		n = m.known[addr] // removed by SetNeighbors: its session's end
+	}
+	if !configured && to == "idle" {
+		delete(m.state, addr)
+		delete(m.known, addr)
+	}
 	attrs := []any{"neighbor", addr, "kind", n.Kind, "description", n.Description, "state", from + " -> " + to}
 	if from == "established" {
 		if reason := m.reasons.takeDownReason(addr.String()); reason != "" {
@@ -165,7 +185,7 @@ func (m *monitor) received(p *api.Path) {
 		delete(m.logged, k)
 		return
 	}
-	n := m.nbrs[from]
+	n, _ := m.nbrs.get(from)
 	rule := m.rules.rejectReason(prefix, n.Kind, m.own(prefix))
 	if rule == "" {
 		delete(m.logged, k)

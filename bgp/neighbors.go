@@ -66,7 +66,8 @@ func (s *Speaker) Neighbors(ctx context.Context) ([]NeighborState, error) {
 	now := time.Now()
 	err = srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		n := neighborFromPeer(p, now)
-		n.Kind = s.nbrs[n.Address].Kind
+		c, _ := s.nbrs.get(n.Address)
+		n.Kind = c.Kind
 		out = append(out, n)
 	})
 	if err != nil {

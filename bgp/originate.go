@@ -55,7 +55,7 @@ func (s *Speaker) isOriginated(prefix netip.Prefix) bool {
 // would stay in the RIB, and one for a prefix we stop originating would stay
 // rejected until the neighbour happened to send it again.
 func (s *Speaker) reimportLocked(ctx context.Context, prefix netip.Prefix) error {
-	if len(s.cfg.Neighbors) == 0 {
+	if s.nbrs.len() == 0 {
 		return nil
 	}
 	err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: "", Soft: true, Direction: api.ResetPeerRequest_IN})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
@@ -101,24 +102,39 @@ func (g neighborGroup) has(n Neighbor) bool {
 	return n.Kind == g.kind && (g.fam == 0 || (g.fam == 4) == n.Address.Is4())
 }
 
-// neighborSets returns the non-empty neighbour sets by group. GoBGP treats
-// an empty neighbour set as matching every neighbour, so empty groups get
-// no set and no statement.
-func neighborSets(ns []Neighbor) map[neighborGroup]*api.DefinedSet {
-	out := make(map[neighborGroup]*api.DefinedSet)
-	for _, k := range []NeighborKind{KindRoam, KindExternal} {
-		for _, fam := range []int{0, 4, 6} {
-			g := neighborGroup{k, fam}
-			d := &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: g.name()}
-			for _, n := range ns {
-				if g.has(n) {
-					d.List = append(d.List, netip.PrefixFrom(n.Address, n.Address.BitLen()).String())
-				}
-			}
-			if len(d.List) > 0 {
-				out[g] = d
+// set is g's neighbour set with members (all of them, or those to add or
+// remove).
+func (g neighborGroup) set(members []string) *api.DefinedSet {
+	return &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: g.name(), List: members}
+}
+
+// neighborGroups are all the groups, in the order their sets are
+// installed.
+var neighborGroups = []neighborGroup{
+	{KindRoam, 0}, {KindRoam, 4}, {KindRoam, 6},
+	{KindExternal, 0}, {KindExternal, 4}, {KindExternal, 6},
+}
+
+// neighborSets returns the members (host prefixes, in the order of ns) of
+// the non-empty neighbour sets by group. GoBGP treats an empty neighbour set
+// as matching every neighbour, so empty groups get no set and no statement.
+func neighborSets(ns []Neighbor) map[neighborGroup][]string {
+	out := make(map[neighborGroup][]string)
+	for _, g := range neighborGroups {
+		for _, n := range ns {
+			if g.has(n) {
+				out[g] = append(out[g], netip.PrefixFrom(n.Address, n.Address.BitLen()).String())
 			}
 		}
+	}
+	return out
+}
+
+// groupsOf is the set of groups with members in sets.
+func groupsOf(sets map[neighborGroup][]string) map[neighborGroup]bool {
+	out := make(map[neighborGroup]bool, len(sets))
+	for g := range sets {
+		out[g] = true
 	}
 	return out
 }
@@ -135,11 +151,14 @@ func routeAction(a api.RouteAction) *api.Actions { return &api.Actions{RouteActi
 
 // policySpec is everything the policies are built from.
 type policySpec struct {
-	transit  bool
-	rules    importRules
-	sets     []*api.DefinedSet // prefix sets that exist, by name below
-	has      map[string]bool   // names of the sets in sets
-	nbrs     map[neighborGroup]*api.DefinedSet
+	transit bool
+	rules   importRules
+	sets    []*api.DefinedSet // prefix sets that exist, by name below
+	has     map[string]bool   // names of the sets in sets
+	// groups are the neighbour groups the policies have statements for:
+	// those with members. Run and SetNeighbors set it (under
+	// Speaker.nbrMu) as they install the policies.
+	groups   map[neighborGroup]bool
 	tagRoam  string
 	tagExtnl string
 }
@@ -147,7 +166,7 @@ type policySpec struct {
 func newPolicySpec(c *Config) *policySpec {
 	ps := &policySpec{
 		transit: c.Transit, rules: newImportRules(c),
-		has: make(map[string]bool), nbrs: neighborSets(c.Neighbors),
+		has: make(map[string]bool), groups: groupsOf(neighborSets(c.Neighbors)),
 		tagRoam: tagRoam(c.ASN), tagExtnl: tagExternal(c.ASN),
 	}
 	add := func(ds ...*api.DefinedSet) {
@@ -166,11 +185,6 @@ func newPolicySpec(c *Config) *policySpec {
 	add(&api.DefinedSet{DefinedType: api.DefinedType_LARGE_COMMUNITY, Name: setTags, List: []string{ps.tagRoam, ps.tagExtnl}},
 		&api.DefinedSet{DefinedType: api.DefinedType_LARGE_COMMUNITY, Name: setTagRoam, List: []string{ps.tagRoam}},
 		&api.DefinedSet{DefinedType: api.DefinedType_LARGE_COMMUNITY, Name: setTagExternal, List: []string{ps.tagExtnl}})
-	for _, k := range []NeighborKind{KindRoam, KindExternal} {
-		for _, fam := range []int{0, 4, 6} {
-			add(ps.nbrs[neighborGroup{k, fam}])
-		}
-	}
 	return ps
 }
 
@@ -186,10 +200,12 @@ func newPolicySpec(c *Config) *policySpec {
 //	from a roam neighbour: tag roam-learned, accept
 //	from an external neighbour: tag external-learned, accept
 //	anything else: the REJECT default
-func (ps *policySpec) importPolicy() *api.Policy {
+//
+// The policy is named name and its statements name-<rule>.
+func (ps *policySpec) importPolicy(name string) *api.Policy {
 	var st []*api.Statement
-	add := func(name string, c *api.Conditions, a *api.Actions) {
-		st = append(st, statement(policyImport+"-"+name, c, a))
+	add := func(rule string, c *api.Conditions, a *api.Actions) {
+		st = append(st, statement(name+"-"+rule, c, a))
 	}
 	reject := routeAction(api.RouteAction_REJECT)
 	add("local", &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL}, routeAction(api.RouteAction_ACCEPT))
@@ -199,15 +215,15 @@ func (ps *policySpec) importPolicy() *api.Policy {
 		add("default-v4", &api.Conditions{PrefixSet: matchAny(setDefault4)}, reject)
 		add("default-v6", &api.Conditions{PrefixSet: matchAny(setDefault6)}, reject)
 	}
-	for _, name := range []string{setMartian4, setMartian6, setOverlay4, setOverlay6} {
-		if ps.has[name] {
-			add(name[len("roam-"):], &api.Conditions{PrefixSet: matchAny(name)}, reject)
+	for _, set := range []string{setMartian4, setMartian6, setOverlay4, setOverlay6} {
+		if ps.has[set] {
+			add(set[len("roam-"):], &api.Conditions{PrefixSet: matchAny(set)}, reject)
 		}
 	}
-	if ext, ok := ps.nbrs[neighborGroup{KindExternal, 0}]; ok {
-		for _, name := range []string{setInternal4, setInternal6} {
-			if ps.has[name] {
-				add(name[len("roam-"):]+"-from-external", &api.Conditions{PrefixSet: matchAny(name), NeighborSet: matchAny(ext.Name)}, reject)
+	if ext := (neighborGroup{KindExternal, 0}); ps.groups[ext] {
+		for _, set := range []string{setInternal4, setInternal6} {
+			if ps.has[set] {
+				add(set[len("roam-"):]+"-from-external", &api.Conditions{PrefixSet: matchAny(set), NeighborSet: matchAny(ext.name())}, reject)
 			}
 		}
 	}
@@ -218,13 +234,13 @@ func (ps *policySpec) importPolicy() *api.Policy {
 		return &api.Actions{RouteAction: api.RouteAction_ACCEPT,
 			LargeCommunity: &api.CommunityAction{Type: api.CommunityAction_ADD, Communities: []string{tag}}}
 	}
-	if d, ok := ps.nbrs[neighborGroup{KindRoam, 0}]; ok {
-		add("from-roam", &api.Conditions{NeighborSet: matchAny(d.Name)}, tagged(ps.tagRoam))
+	if g := (neighborGroup{KindRoam, 0}); ps.groups[g] {
+		add("from-roam", &api.Conditions{NeighborSet: matchAny(g.name())}, tagged(ps.tagRoam))
 	}
-	if d, ok := ps.nbrs[neighborGroup{KindExternal, 0}]; ok {
-		add("from-external", &api.Conditions{NeighborSet: matchAny(d.Name)}, tagged(ps.tagExtnl))
+	if g := (neighborGroup{KindExternal, 0}); ps.groups[g] {
+		add("from-external", &api.Conditions{NeighborSet: matchAny(g.name())}, tagged(ps.tagExtnl))
 	}
-	return &api.Policy{Name: policyImport, Statements: st}
+	return &api.Policy{Name: name, Statements: st}
 }
 
 // exportPolicy decides per destination neighbour, in order:
@@ -240,11 +256,12 @@ func (ps *policySpec) importPolicy() *api.Policy {
 //	anything else: the REJECT default
 //
 // Learned routes leave only over sessions of their own family because
-// next-hop-self puts the session's address in the next hop.
-func (ps *policySpec) exportPolicy() *api.Policy {
+// next-hop-self puts the session's address in the next hop. The policy is
+// named name and its statements name-<rule>.
+func (ps *policySpec) exportPolicy(name string) *api.Policy {
 	var st []*api.Statement
-	add := func(name string, c *api.Conditions, a *api.Actions) {
-		st = append(st, statement(policyExport+"-"+name, c, a))
+	add := func(rule string, c *api.Conditions, a *api.Actions) {
+		st = append(st, statement(name+"-"+rule, c, a))
 	}
 	selfAccept := func(untag bool) *api.Actions {
 		a := &api.Actions{RouteAction: api.RouteAction_ACCEPT, Nexthop: &api.NexthopAction{Self: true}}
@@ -260,63 +277,122 @@ func (ps *policySpec) exportPolicy() *api.Policy {
 		family     *api.Family
 	}{{4, setOriginated4, family4}, {6, setOriginated6, family6}}
 	for _, f := range fams {
-		d, ok := ps.nbrs[neighborGroup{KindExternal, f.n}]
-		if !ok {
+		g := neighborGroup{KindExternal, f.n}
+		if !ps.groups[g] {
 			continue
 		}
 		add(fmt.Sprintf("originated-v%d-to-external", f.n),
-			&api.Conditions{RouteType: local, PrefixSet: matchAny(f.originated), NeighborSet: matchAny(d.Name)}, selfAccept(false))
+			&api.Conditions{RouteType: local, PrefixSet: matchAny(f.originated), NeighborSet: matchAny(g.name())}, selfAccept(false))
 		if ps.transit {
 			add(fmt.Sprintf("transit-roam-v%d-to-external", f.n),
-				&api.Conditions{LargeCommunitySet: matchAny(setTagRoam), AfiSafiIn: []*api.Family{f.family}, NeighborSet: matchAny(d.Name)}, selfAccept(true))
+				&api.Conditions{LargeCommunitySet: matchAny(setTagRoam), AfiSafiIn: []*api.Family{f.family}, NeighborSet: matchAny(g.name())}, selfAccept(true))
 		}
 	}
-	if d, ok := ps.nbrs[neighborGroup{KindExternal, 0}]; ok {
-		add("rest-to-external", &api.Conditions{NeighborSet: matchAny(d.Name)}, routeAction(api.RouteAction_REJECT))
+	if g := (neighborGroup{KindExternal, 0}); ps.groups[g] {
+		add("rest-to-external", &api.Conditions{NeighborSet: matchAny(g.name())}, routeAction(api.RouteAction_REJECT))
 	}
 	add("originated-v4", &api.Conditions{RouteType: local, PrefixSet: matchAny(setOriginated4)}, routeAction(api.RouteAction_ACCEPT))
 	add("originated-v6", &api.Conditions{RouteType: local, PrefixSet: matchAny(setOriginated6)}, routeAction(api.RouteAction_ACCEPT))
 	if ps.transit {
 		for _, f := range fams {
-			if d, ok := ps.nbrs[neighborGroup{KindRoam, f.n}]; ok {
+			if g := (neighborGroup{KindRoam, f.n}); ps.groups[g] {
 				add(fmt.Sprintf("transit-v%d-to-roam", f.n),
-					&api.Conditions{LargeCommunitySet: matchAny(setTags), AfiSafiIn: []*api.Family{f.family}, NeighborSet: matchAny(d.Name)}, selfAccept(true))
+					&api.Conditions{LargeCommunitySet: matchAny(setTags), AfiSafiIn: []*api.Family{f.family}, NeighborSet: matchAny(g.name())}, selfAccept(true))
 			}
 		}
 	}
-	return &api.Policy{Name: policyExport, Statements: st}
+	return &api.Policy{Name: name, Statements: st}
 }
 
-// installPolicies sets up the defined sets and the global import and export
-// policies with REJECT defaults. It must run after StartBgp (which resets
-// GoBGP's routing policy) and before the first AddPeer (GoBGP's default
-// global export is ACCEPT).
-func installPolicies(ctx context.Context, s *server.BgpServer, ps *policySpec) error {
-	for _, d := range ps.sets {
+// installPolicies sets up the defined sets (the neighbour sets with
+// members) and the global import and export policies with REJECT defaults.
+// It must run after StartBgp (which resets GoBGP's routing policy) and
+// before the first AddPeer (GoBGP's default global export is ACCEPT).
+func installPolicies(ctx context.Context, s *server.BgpServer, ps *policySpec, members map[neighborGroup][]string) error {
+	sets := slices.Clone(ps.sets)
+	for _, g := range neighborGroups {
+		if m := members[g]; len(m) > 0 {
+			sets = append(sets, g.set(m))
+		}
+	}
+	for _, d := range sets {
 		if err := s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: d}); err != nil {
 			return fmt.Errorf("bgp: add defined set %s: %w", d.Name, err)
 		}
 	}
-	assign := []struct {
-		dir api.PolicyDirection
-		p   *api.Policy
-	}{
-		{api.PolicyDirection_IMPORT, ps.importPolicy()},
-		{api.PolicyDirection_EXPORT, ps.exportPolicy()},
-	}
-	for _, a := range assign {
-		if err := s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: a.p}); err != nil {
-			return fmt.Errorf("bgp: add policy %s: %w", a.p.Name, err)
-		}
-		err := s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-			Name:          "global",
-			Direction:     a.dir,
-			Policies:      []*api.Policy{{Name: a.p.Name}},
-			DefaultAction: api.RouteAction_REJECT,
-		}})
-		if err != nil {
-			return fmt.Errorf("bgp: assign policy %s: %w", a.p.Name, err)
+	ps.groups = groupsOf(members)
+	for _, dir := range policyDirections {
+		if err := assignPolicy(ctx, s, dir, ps.policy(dir, policyName(dir))); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+var policyDirections = []api.PolicyDirection{api.PolicyDirection_IMPORT, api.PolicyDirection_EXPORT}
+
+// policyName is the name of the global policy of direction dir.
+func policyName(dir api.PolicyDirection) string {
+	if dir == api.PolicyDirection_IMPORT {
+		return policyImport
+	}
+	return policyExport
+}
+
+// policy is the global policy of direction dir, named name.
+func (ps *policySpec) policy(dir api.PolicyDirection, name string) *api.Policy {
+	if dir == api.PolicyDirection_IMPORT {
+		return ps.importPolicy(name)
+	}
+	return ps.exportPolicy(name)
+}
+
+// assignPolicy adds p and makes it the global policy of direction dir, in
+// place of any other, with a REJECT default. GoBGP replaces the assignment
+// in one step: no route is evaluated without a policy in between.
+func assignPolicy(ctx context.Context, s *server.BgpServer, dir api.PolicyDirection, p *api.Policy) error {
+	if err := s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p}); err != nil {
+		return fmt.Errorf("bgp: add policy %s: %w", p.Name, err)
+	}
+	err := s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     dir,
+		Policies:      []*api.Policy{{Name: p.Name}},
+		DefaultAction: api.RouteAction_REJECT,
+	}})
+	if err != nil {
+		return fmt.Errorf("bgp: assign policy %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// stagedSuffix names the copy of a policy that stands in while the policy
+// is rebuilt.
+const stagedSuffix = "-staged"
+
+// rebuildPolicies replaces the global import and export policies with those
+// built from ps (for neighbour groups groups) while they stay assigned.
+// GoBGP v3.37.0 cannot change a policy's statements in place except by
+// appending, and DeletePolicy refuses an assigned export policy (an assigned
+// import policy it deletes, checking export assignments twice, while the
+// assignment goes on using it), so each policy is swapped twice: a copy
+// under a staged name is assigned in its place, the old one deleted and
+// rebuilt, assigned again, and the copy deleted. DeletePolicy also deletes
+// the policy's statements. Every step leaves a complete policy assigned.
+func rebuildPolicies(ctx context.Context, s *server.BgpServer, ps *policySpec, groups map[neighborGroup]bool) error {
+	next := *ps
+	next.groups = groups
+	for _, dir := range policyDirections {
+		name := policyName(dir)
+		for _, swap := range []struct{ in, out string }{{name + stagedSuffix, name}, {name, name + stagedSuffix}} {
+			if err := assignPolicy(ctx, s, dir, next.policy(dir, swap.in)); err != nil {
+				return err
+			}
+			if err := s.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: swap.out}, All: true}); err != nil {
+				return fmt.Errorf("bgp: delete policy %s: %w", swap.out, err)
+			}
+		}
+	}
+	ps.groups = groups
 	return nil
 }

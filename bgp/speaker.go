@@ -30,14 +30,21 @@ const updatesBuffer = 256
 
 // Speaker is an embedded BGP speaker (GoBGP v3).
 type Speaker struct {
-	cfg          Config
+	cfg          Config // as validated by New; the neighbours are in nbrs
 	log          *slog.Logger
-	nbrs         map[netip.Addr]Neighbor
+	nbrs         *neighborTable // the configured neighbours
 	policy       *policySpec
 	updates      chan RouteEvent
 	queue        *updateQueue
 	updatesTotal *prometheus.CounterVec
 	started      atomic.Bool
+
+	// nbrMu serialises changes to the neighbours (Run adding them,
+	// SetNeighbors, dropOverLimit) and guards the fields below and
+	// policy.groups.
+	nbrMu   sync.Mutex
+	peering *server.BgpServer          // GoBGP with the neighbours in nbrs; nil unless Run is running
+	members map[neighborGroup][]string // the neighbour sets in peering
 
 	// mu guards the fields below and serialises changes to what we
 	// originate, so the originated prefix sets and GoBGP's paths stay in
@@ -66,14 +73,10 @@ func New(cfg Config, log *slog.Logger) (*Speaker, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	nbrs := make(map[netip.Addr]Neighbor, len(cfg.Neighbors))
-	for _, n := range cfg.Neighbors {
-		nbrs[n.Address] = n
-	}
 	return &Speaker{
 		cfg:          cfg,
 		log:          log.With("component", "bgp"),
-		nbrs:         nbrs,
+		nbrs:         newNeighborTable(cfg.Neighbors),
 		policy:       newPolicySpec(&cfg),
 		updates:      make(chan RouteEvent, updatesBuffer),
 		queue:        newUpdateQueue(),
@@ -82,8 +85,13 @@ func New(cfg Config, log *slog.Logger) (*Speaker, error) {
 	}, nil
 }
 
-// Config returns the validated configuration with defaults filled in.
-func (s *Speaker) Config() Config { return s.cfg }
+// Config returns the validated configuration with defaults filled in, and
+// the neighbours as SetNeighbors last set them, sorted by address.
+func (s *Speaker) Config() Config {
+	c := s.cfg
+	c.Neighbors = s.nbrs.list()
+	return c
+}
 
 // Updates delivers best-path changes (from GoBGP's best-path watch, including
 // the initial table and this node's own originated prefixes). Bursts are
@@ -121,14 +129,6 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return errors.New("bgp: Run called twice")
 	}
 	defer close(s.updates)
-	for _, n := range s.cfg.Neighbors {
-		if n.Password == "" {
-			continue
-		}
-		if err := probeTCPMD5(n.Address, n.Password, s.cfg.ListenPort != -1); err != nil {
-			return fmt.Errorf("bgp: neighbor %s has a password, but %w", n.Address, err)
-		}
-	}
 
 	logs := newLogAdapter(s.log)
 	gobgpGlobals.Lock()
@@ -149,6 +149,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 			o.uuid = nil
 		}
 		s.mu.Unlock()
+		s.nbrMu.Lock()
+		s.peering, s.members = nil, nil
+		s.nbrMu.Unlock()
 		cancelWatch()
 		s.endSessions(srv, mon.established())
 		srv.Stop() // StopBgp and stop gRPC
@@ -168,7 +171,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.queue.pump(watchCtx, s.updates, s.countDelivered)
 	}()
 	s.log.Info("bgp speaker started", "asn", s.cfg.ASN, "router_id", s.cfg.RouterID,
-		"listen_port", s.cfg.ListenPort, "grpc", s.cfg.GRPCAddress, "neighbors", len(s.cfg.Neighbors),
+		"listen_port", s.cfg.ListenPort, "grpc", s.cfg.GRPCAddress, "neighbors", s.nbrs.len(),
 		"graceful_restart", s.cfg.GracefulRestart(), "restarting", s.cfg.GracefulRestart() && s.cfg.Restarting, "transit", s.cfg.Transit)
 
 	select {
@@ -185,17 +188,31 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 // start brings srv from nothing to peering, in the order GoBGP needs:
 // StartBgp (which resets policy), policies, originated paths, the watches,
-// then neighbours.
+// then neighbours. It holds nbrMu throughout, so that the neighbours added
+// are those the policies were built for.
 func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx context.Context, mon *monitor) error {
+	s.nbrMu.Lock()
+	defer s.nbrMu.Unlock()
+	nbrs := s.nbrs.list()
+	for _, n := range nbrs {
+		if n.Password == "" {
+			continue
+		}
+		if err := probeTCPMD5(n.Address, n.Password, s.cfg.ListenPort != -1); err != nil {
+			return fmt.Errorf("bgp: neighbor %s has a password, but %w", n.Address, err)
+		}
+	}
 	gobgpGlobals.Lock()
 	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: s.global()})
 	gobgpGlobals.Unlock()
 	if err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
-	if err := installPolicies(ctx, srv, s.policy); err != nil {
+	members := neighborSets(nbrs)
+	if err := installPolicies(ctx, srv, s.policy, members); err != nil {
 		return err
 	}
+	s.members = members
 	s.mu.Lock()
 	s.srv = srv
 	for p, o := range s.originated {
@@ -221,11 +238,12 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 	s.mu.Lock()
 	s.accepted = accepted
 	s.mu.Unlock()
-	for _, n := range s.cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n)}); err != nil {
+	for _, n := range nbrs {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n, s.cfg.Restarting)}); err != nil {
 			return fmt.Errorf("bgp: add neighbor %s: %w", n.Address, err)
 		}
 	}
+	s.peering = srv
 	return nil
 }
 
@@ -281,7 +299,7 @@ func (s *Speaker) endSessions(srv *server.BgpServer, established []session) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if g, err := srv.GetBgp(ctx, &api.GetBgpRequest{}); err != nil || g.GetGlobal().GetAsn() == 0 || len(s.cfg.Neighbors) == 0 {
+	if g, err := srv.GetBgp(ctx, &api.GetBgpRequest{}); err != nil || g.GetGlobal().GetAsn() == 0 || s.nbrs.len() == 0 {
 		return // BGP not started, or nothing to take down
 	}
 	if err := srv.DisablePeer(ctx, &api.DisablePeerRequest{Communication: "roamd is stopping"}); err != nil {
@@ -318,17 +336,28 @@ var gobgpGlobals sync.Mutex
 // then keeps every route the neighbour sent, over the limit too, as stale
 // for the restart time. Deleting the neighbour drops them; it is added back
 // administratively down, as GoBGP leaves a neighbour over its limit
-// (`gobgp neighbor ADDR enable` brings it back).
+// (`gobgp neighbor ADDR enable` brings it back). Nothing is done if the
+// neighbour is no longer held down for its limit: SetNeighbors removed or
+// replaced it meanwhile.
 func (s *Speaker) dropOverLimit(ctx context.Context, srv *server.BgpServer, addr netip.Addr) {
-	n, ok := s.nbrs[addr]
-	if !ok || ctx.Err() != nil {
+	s.nbrMu.Lock()
+	defer s.nbrMu.Unlock()
+	n, ok := s.nbrs.get(addr)
+	if !ok || s.peering != srv || ctx.Err() != nil {
+		return
+	}
+	held := false
+	err := srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		held = p.GetState().GetAdminState() == api.PeerState_PFX_CT
+	})
+	if err != nil || !held {
 		return
 	}
 	if err := srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
 		s.log.Warn("bgp: cannot drop the routes of a neighbor over its limit", "neighbor", addr, "err", err)
 		return
 	}
-	p := s.peer(n)
+	p := s.peer(n, false)
 	p.Conf.AdminDown = true
 	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		s.log.Error("bgp: cannot add back a neighbor after dropping its routes", "neighbor", addr, "err", err)
