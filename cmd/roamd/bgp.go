@@ -12,7 +12,8 @@ import (
 // bgpConfig is the speaker's configuration for cfg. Sessions with roam peers
 // run between overlay addresses, over roam0: they survive every underlay
 // change. External neighbours are reached over the underlay, so the speaker
-// listens on every address when there are any.
+// listens on every address when there are any. A reload passes its
+// Neighbors to the running speaker (SetNeighbors).
 func bgpConfig(cfg *Config, restarting bool) bgp.Config {
 	b := cfg.BGP
 	bc := bgp.Config{

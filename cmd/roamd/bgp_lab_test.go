@@ -70,14 +70,6 @@ func (n node) waitInstalled(prefix, via string, limit time.Duration) {
 	}
 }
 
-// restart stops roamd in n and starts it again with /run/roam/roamd.yaml.
-func (n node) restart() {
-	n.t.Helper()
-	pid := n.signal(syscall.SIGTERM)
-	waitGone(n.t, pid, 10*time.Second)
-	n.start("/run/roam/roamd.yaml")
-}
-
 var ttlRe = regexp.MustCompile(`ttl=(\d+)`)
 
 // pingTTL pings dst count times from n (10 ms apart) and returns the
@@ -131,18 +123,21 @@ func TestNATLabBGP(t *testing.T) {
 	t.Run("direct tunnel", func(t *testing.T) { natLabDirectTunnel(t, file) })
 }
 
-// natLabDirectTunnel: each host adds the other as a peer and reloads; the
-// best path moves to the direct tunnel and traffic stops crossing the hub;
-// removing the peer moves it back.
+// natLabDirectTunnel: each host adds the other as a peer and reloads (SIGHUP:
+// the tunnel peer and its BGP session come and go with the config, roamd keeps
+// running); the best path moves to the direct tunnel and traffic stops
+// crossing the hub; removing the peer moves it back.
 func natLabDirectTunnel(t *testing.T, file string) {
 	host1, host2, hub := node{t, file, "host1"}, node{t, file, "host2"}, node{t, file, "hub"}
 	pod1 := node{t, file, "pod1"}
-	// A direct tunnel: each host adds the other and restarts roamd (a
-	// reload applies the tunnel but not yet the BGP session). host2's NAT
-	// forwards WireGuard's port to it, and only host1 dials: when both
-	// sides send at once, Linux conntrack on the far NAT records the
-	// inbound packet first and remaps the outbound flow to another port, so
-	// the two never meet (hole punching is ICE's job, with other ports).
+	// A direct tunnel: each host adds the other and reloads roamd, which
+	// adds the tunnel peer and the BGP session over it (host1, the lower
+	// overlay address, dials the session; host2 refuses it until its own
+	// reload). host2's NAT forwards WireGuard's port to it, and only host1
+	// starts the WireGuard handshake: when both sides send at once, Linux
+	// conntrack on the far NAT records the inbound packet first and remaps
+	// the outbound flow to another port, so the two never meet (hole
+	// punching is ICE's job, with other ports).
 	nat2 := node{t, file, "nat2"}
 	nat2.mustRun("nft", "add chain ip nat prerouting { type nat hook prerouting priority -100; }")
 	nat2.mustRun("nft", "add rule ip nat prerouting iifname eth1 udp dport 51820 dnat to 192.0.2.66")
@@ -152,12 +147,12 @@ func natLabDirectTunnel(t *testing.T, file string) {
 	}
 	for n, peer := range direct {
 		n.mustRun("sh", "-c", "cp /run/roam/roamd.yaml /run/roam/roamd.yaml.orig && printf '%s' '"+peer+"' >> /run/roam/roamd.yaml")
-		n.restart()
+		n.signal(syscall.SIGHUP)
 	}
 	start := time.Now()
 	host1.waitInstalled("10.244.2.0/24", "host2", 30*time.Second)
 	host2.waitInstalled("10.244.1.0/24", "host1", 10*time.Second)
-	t.Logf("best path moved to the direct tunnel %v after the restarts", time.Since(start).Round(time.Millisecond))
+	t.Logf("best path moved to the direct tunnel %v after the reloads", time.Since(start).Round(time.Millisecond))
 	before := hub.rxPackets("roam0")
 	got, ttl, out := pod1.pingTTL("10.244.2.2", 100)
 	crossed := hub.rxPackets("roam0") - before
@@ -169,10 +164,11 @@ func natLabDirectTunnel(t *testing.T, file string) {
 		t.Errorf("%d packets crossed the hub during 100 pings over the direct tunnel", crossed)
 	}
 
-	// Remove the direct tunnel: back through the hub.
+	// Remove the direct tunnel and reload: the session with it ends, and the
+	// best path goes back through the hub.
 	for n := range direct {
 		n.mustRun("cp", "/run/roam/roamd.yaml.orig", "/run/roam/roamd.yaml")
-		n.restart()
+		n.signal(syscall.SIGHUP)
 	}
 	host1.waitInstalled("10.244.2.0/24", "hub", 30*time.Second)
 	host2.waitInstalled("10.244.1.0/24", "hub", 10*time.Second)

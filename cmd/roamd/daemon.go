@@ -22,8 +22,9 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// daemon wires the tunnel and the API together. The config's peers change on
-// SIGHUP; everything else is fixed for the process's life.
+// daemon wires the tunnel and the API together. The config's peers, and with
+// them the BGP sessions with roam peers, change on SIGHUP; everything else is
+// fixed for the process's life.
 type daemon struct {
 	path    string
 	log     *slog.Logger
@@ -217,8 +218,9 @@ func (d *daemon) config() *Config {
 	return d.cfg
 }
 
-// reloadOnHUP re-reads the config file on SIGHUP and applies its peers;
-// peers that did not change are left alone (no new handshake).
+// reloadOnHUP re-reads the config file on SIGHUP and applies its peers to the
+// tunnel and the BGP sessions; peers that did not change are left alone (no
+// new handshake, no new session).
 func (d *daemon) reloadOnHUP(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -258,8 +260,15 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	if d.speaker != nil {
-		if !reflect.DeepEqual(bgpConfig(cur, false).Neighbors, bgpConfig(&merged, false).Neighbors) {
-			d.log.Warn("reload: BGP sessions follow the new peers only after a restart (graceful: traffic keeps flowing)")
+		// A session per roam peer: the speaker adds, removes and replaces
+		// them and logs each change. External neighbours come from the bgp
+		// section, which stays as it runs; without a bgp section the new
+		// peers have no ASN, and the sessions stay too until the restart
+		// fixedChanges asked for.
+		if next.BGP != nil {
+			if err := d.speaker.SetNeighbors(ctx, bgpConfig(&merged, false).Neighbors); err != nil {
+				d.log.Error("reload: BGP sessions do not all follow the new peers", "err", err)
+			}
 		}
 		// The learned routes are re-planned over the new peers.
 		d.fibs.install()
