@@ -12,11 +12,16 @@
 // anything (NLM_F_EXCL), replaces those whose gateway changed (one atomic
 // RTM_NEWROUTE) and deletes the rest. Changes go to the kernel 256 to a
 // system call, and the kernel answers only those that fail, so 10 000 routes
-// take tens of milliseconds. A route that fails (its gateway is not
-// on a connected subnet, or another owner has its prefix) is reported in the
-// error and leaves the kernel's route for its prefix as it was; the others
-// are installed all the same. The kernel deletes routes whose device is set
-// down or removed; the caller syncs again when the underlay changes.
+// take tens of milliseconds. Update does the same for the prefixes that
+// changed only, without a dump: fib remembers what the last Sync found and
+// what it changed since, so a batch costs what it changes. A route someone
+// else deletes or adds behind fib's back is set right by the next Sync.
+//
+// A route that fails (its gateway is not on a connected subnet, or another
+// owner has its prefix) is reported in the error and leaves the kernel's
+// route for its prefix as it was; the others are installed all the same.
+// The kernel deletes routes whose device is set down or removed; the caller
+// syncs again when the underlay changes.
 //
 // It must not touch any other route: not those on the tunnel device (package
 // tunnel reconciles those, and routes to WireGuard peers are AllowedIPs

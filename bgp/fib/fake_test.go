@@ -20,6 +20,7 @@ type fakeKernel struct {
 	dumpErr   error
 	fail      map[netip.Prefix]error // injected errors for ops on a prefix
 	applied   []string               // every op, "add 10.0.0.0/8 via 192.0.2.1"
+	dumps     int                    // calls of Routes
 	closed    bool
 }
 
@@ -68,6 +69,7 @@ func newFakeKernel(routes ...fakeRoute) *fakeKernel {
 }
 
 func (k *fakeKernel) Routes(table int) ([]kroute, error) {
+	k.dumps++
 	if k.closed {
 		return nil, syscall.EBADF
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,11 @@ type FIB struct {
 	mu     sync.Mutex
 	k      kernel
 	closed bool
+	// owned is the routes fib owns in its table, by prefix: what the last
+	// dump showed, with the changes made since. Update plans against it
+	// instead of dumping the table; nil until the first dump, and after an
+	// op whose outcome fib could not learn.
+	owned map[netip.Prefix][]kroute
 }
 
 // newFIB returns a FIB over k; cfg has been validated.
@@ -42,7 +48,8 @@ func newFIB(cfg Config, log *slog.Logger, k kernel) *FIB {
 	}
 }
 
-// ownedLocked dumps the table and returns the routes fib owns in it.
+// ownedLocked dumps the table and returns the routes fib owns in it. It
+// does not set f.owned: the caller does, with what it changes.
 func (f *FIB) ownedLocked() ([]kroute, error) {
 	if f.closed {
 		return nil, net.ErrClosed
@@ -103,7 +110,68 @@ func (f *FIB) Sync(want []Route) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("fib: sync table %d: list routes: %w", f.table, err)
 	}
+	f.owned = make(map[netip.Prefix][]kroute, max(len(have), len(want)))
+	for _, kr := range have {
+		f.owned[kr.Prefix] = append(f.owned[kr.Prefix], kr)
+	}
 	ops, refused := plan(have, want)
+	res, err := f.applyLocked(ops, refused)
+	if res != (Result{}) {
+		f.log.Info("routes synced", "table", f.table, "wanted", len(want), "added", res.Added,
+			"changed", res.Changed, "removed", res.Removed, "failed", res.Failed,
+			"took", f.now().Sub(start).Round(time.Microsecond))
+	}
+	return res, err
+}
+
+// Update is Sync for some prefixes only: it makes the routes fib owns to
+// each of prefixes, and to the prefixes of want, exactly those of want, and
+// leaves every other route alone. It does not dump the table: it plans
+// against the routes the last Sync found and fib changed since (the first
+// Update of a FIB that never synced dumps). A route someone else deleted
+// or added since comes back or goes at the next Sync. Errors are reported
+// as by Sync.
+func (f *FIB) Update(prefixes []netip.Prefix, want []Route) (Result, error) {
+	start := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owned == nil {
+		have, err := f.ownedLocked()
+		if err != nil {
+			return Result{}, fmt.Errorf("fib: update table %d: list routes: %w", f.table, err)
+		}
+		f.owned = make(map[netip.Prefix][]kroute, len(have))
+		for _, kr := range have {
+			f.owned[kr.Prefix] = append(f.owned[kr.Prefix], kr)
+		}
+	}
+	var have []kroute
+	seen := make(map[netip.Prefix]bool, len(prefixes)+len(want))
+	for _, p := range prefixes {
+		if !seen[p] {
+			seen[p] = true
+			have = append(have, f.owned[p]...)
+		}
+	}
+	for _, r := range want {
+		if !seen[r.Prefix] {
+			seen[r.Prefix] = true
+			have = append(have, f.owned[r.Prefix]...)
+		}
+	}
+	ops, refused := plan(have, want)
+	res, err := f.applyLocked(ops, refused)
+	if res != (Result{}) {
+		f.log.Info("routes updated", "table", f.table, "prefixes", len(seen), "added", res.Added,
+			"changed", res.Changed, "removed", res.Removed, "failed", res.Failed,
+			"took", f.now().Sub(start).Round(time.Microsecond))
+	}
+	return res, err
+}
+
+// applyLocked carries out ops, keeps f.owned up to date and counts what
+// changed; refused are wanted routes plan turned down.
+func (f *FIB) applyLocked(ops []op, refused []*RouteError) (Result, error) {
 	var res Result
 	var errs []*RouteError
 	for _, e := range refused {
@@ -112,39 +180,72 @@ func (f *FIB) Sync(want []Route) (Result, error) {
 	}
 	results := f.k.Apply(f.table, ops)
 	debug := f.log.Enabled(context.Background(), slog.LevelDebug)
+	lost := false
 	for i, o := range ops {
 		err := results[i]
 		if o.Kind == opDelete && errors.Is(err, syscall.ESRCH) {
 			// Someone deleted it since the dump: gone, as wanted.
 			f.log.Debug("route gone before its delete", "route", o.Route.route(), "dev", o.Route.Dev)
+			f.forgetLocked(o.Route)
 			continue
 		}
 		if err != nil {
 			errs = append(errs, &RouteError{Op: o.Kind.String(), Route: o.Route.route(), Err: f.explain(o, err)})
 			res.Failed++
+			// The kernel refused it (an errno): nothing changed. Otherwise
+			// its replies were lost and it may have been done.
+			var errno syscall.Errno
+			lost = lost || !errors.As(err, &errno)
 			continue
 		}
 		switch o.Kind {
 		case opAdd:
 			res.Added++
+			f.rememberLocked(o.Route)
 		case opChange:
 			res.Changed++
+			f.forgetLocked(o.Old)
+			f.rememberLocked(o.Route)
 		case opDelete:
 			res.Removed++
+			f.forgetLocked(o.Route)
 		}
 		if debug {
 			f.logOp(o)
 		}
 	}
-	if res != (Result{}) {
-		f.log.Info("routes synced", "table", f.table, "wanted", len(want), "added", res.Added,
-			"changed", res.Changed, "removed", res.Removed, "failed", res.Failed,
-			"took", f.now().Sub(start).Round(time.Microsecond))
+	if lost {
+		f.owned = nil // dump again before the next Update
 	}
 	if len(errs) > 0 {
 		return res, &SyncError{Table: f.table, Errors: errs}
 	}
 	return res, nil
+}
+
+// rememberLocked records a route fib added or replaced, as a dump would show
+// it: the kernel's default metric.
+func (f *FIB) rememberLocked(kr kroute) {
+	if f.owned == nil {
+		return
+	}
+	kr.Metric = defaultMetric(kr.Prefix)
+	f.owned[kr.Prefix] = append(f.owned[kr.Prefix], kr)
+}
+
+// forgetLocked drops a route that is no longer in the table.
+func (f *FIB) forgetLocked(kr kroute) {
+	if f.owned == nil {
+		return
+	}
+	rs := slices.DeleteFunc(f.owned[kr.Prefix], func(x kroute) bool {
+		return x.Gateway == kr.Gateway && x.Metric == kr.Metric && x.TOS == kr.TOS
+	})
+	if len(rs) == 0 {
+		delete(f.owned, kr.Prefix)
+	} else {
+		f.owned[kr.Prefix] = rs
+	}
 }
 
 // logOp logs a change made, one line per route (Debug: 10 000 at a time).
@@ -180,6 +281,7 @@ func (f *FIB) Close() error {
 		return nil
 	}
 	f.closed = true
+	f.owned = nil
 	return f.k.Close()
 }
 

@@ -534,3 +534,52 @@ func TestRootLostReplies(t *testing.T) {
 		t.Errorf("List: %d routes, %v", len(got), err)
 	}
 }
+
+// TestRootUpdate10k installs 10 000 routes with Sync, then churns them with
+// Update as roamd does (1 000 removed, 1 000 back, 1 000 moved to another
+// gateway, IPv6 too); the kernel holds exactly what was wanted, and a Sync
+// afterwards finds nothing to change.
+func TestRootUpdate10k(t *testing.T) {
+	l := newLab(t)
+	f := l.open(t, Config{Table: 1000})
+	want := routesN(10000, gw1)
+	if _, err := f.Sync(want); err != nil {
+		t.Fatal(err)
+	}
+	prefixes := func(rs []Route) []netip.Prefix {
+		out := make([]netip.Prefix, len(rs))
+		for i, r := range rs {
+			out[i] = r.Prefix
+		}
+		return out
+	}
+	moved := slices.Clone(want[2000:3000])
+	for i := range moved {
+		moved[i].Gateway = gw2
+	}
+	v6 := rt("2001:db8:90::/48", gw61)
+	for _, step := range []struct {
+		name     string
+		prefixes []netip.Prefix
+		want     []Route
+		res      Result
+		total    int // routes in the table after
+	}{
+		{"remove 1000", prefixes(want[:1000]), nil, Result{Removed: 1000}, 9000},
+		{"add them back", nil, want[:1000], Result{Added: 1000}, 10000},
+		{"move 1000", nil, moved, Result{Changed: 1000}, 10000},
+		{"add IPv6", nil, []Route{v6}, Result{Added: 1}, 10001},
+		{"remove IPv6 and move back", []netip.Prefix{v6.Prefix}, want[2000:3000], Result{Changed: 1000, Removed: 1}, 10000},
+	} {
+		res, err := f.Update(step.prefixes, step.want)
+		if err != nil || res != step.res {
+			t.Fatalf("%s: %+v, %v; want %+v", step.name, res, err, step.res)
+		}
+		if n := len(l.installed(t, 1000)); n != step.total {
+			t.Fatalf("%s: %d routes in the table, want %d", step.name, n, step.total)
+		}
+	}
+	if res, err := f.Sync(want); err != nil || res != (Result{}) {
+		t.Errorf("Sync after the updates: %+v, %v; want nothing to change", res, err)
+	}
+}
