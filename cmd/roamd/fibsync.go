@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,7 +22,8 @@ import (
 // kernelFIB is the kernel routing table as fib.FIB sees it.
 type kernelFIB interface {
 	List() ([]fib.Route, error)
-	Sync([]fib.Route) (fib.Result, error)
+	Sync(want []fib.Route) (fib.Result, error)
+	Update(prefixes []netip.Prefix, want []fib.Route) (fib.Result, error)
 }
 
 // Stale routes from a previous run are kept until every neighbour has been
@@ -36,8 +35,10 @@ const (
 	// within restartWindow of it is a graceful restart.
 	restartMarker = "bgp-graceful-restart"
 	restartWindow = 120 * time.Second
-	// batchMax bounds how many updates are folded into one install.
-	batchMax = 4096
+	// An install waits batchDelay after the first update of a batch for
+	// more (a burst arrives one update at a time), at most batchMax.
+	batchDelay = 5 * time.Millisecond
+	batchMax   = 4096
 	// resyncEvery re-applies the routes: the kernel deletes a gateway route
 	// when its device goes down, and someone may delete one by hand.
 	resyncEvery = 30 * time.Second
@@ -45,7 +46,10 @@ const (
 
 // fibSync installs the speaker's best paths: AllowedIPs of the next-hop
 // peer for routes over the overlay, kernel routes via the gateway for routes
-// from external neighbours. It owns the best-path table.
+// from external neighbours. It owns the best-path table. Each batch of
+// updates changes the plan (fibTable) and the kernel only where it touched
+// them; the tunnel gets the whole AllowedIPs when they changed. At start,
+// every resyncEvery and after a reload, everything is applied in full.
 type fibSync struct {
 	log     *slog.Logger
 	speaker *bgp.Speaker
@@ -57,21 +61,18 @@ type fibSync struct {
 	keepOnStop  bool // graceful restart: leave kernel routes in place on shutdown
 	routes      *prometheus.GaugeVec
 
-	installMu   sync.Mutex // serialises install (Run and reloads); guards the two below
-	lastAllowed map[wgtypes.Key][]netip.Prefix
-	lastKernel  []fib.Route
+	installMu sync.Mutex // serialises install (Run and reloads); guards the two below
+	tunnelOK  bool       // the last tunnel apply worked; else the next one applies everything
+	kernelOK  bool       // the kernel has the plan's routes but for prefixes marked changed; else Sync
 
-	mu        sync.Mutex
-	best      map[netip.Prefix]bgp.Route
-	stale     []fib.Route
-	installed []installed
-	skipped   map[netip.Prefix]string
+	mu    sync.Mutex
+	table *fibTable // the plan, changed by each update
 }
 
 func newFIBSync(log *slog.Logger, s *bgp.Speaker, k kernelFIB, keep bool) *fibSync {
 	return &fibSync{
 		log: log.With("component", "fib"), speaker: s, kernel: k, keepOnStop: keep,
-		best: map[netip.Prefix]bgp.Route{}, skipped: map[netip.Prefix]string{},
+		table: newFIBTable(nil, nil, nil, nil),
 		routes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "roam_fib_routes",
 			Help: "Learned routes roamd has installed, by where: tunnel (a peer's WireGuard AllowedIPs and a route into the tunnel device) or gateway (a kernel route via an underlay next hop).",
@@ -87,7 +88,7 @@ func (f *fibSync) adopt() error {
 		return err
 	}
 	f.mu.Lock()
-	f.stale = left
+	f.table = newFIBTable(f.table.best, f.table.peers, f.table.overlay, groupRoutes(left))
 	f.mu.Unlock()
 	if len(left) > 0 {
 		f.log.Info("keeping routes of the previous run until BGP confirms them", "routes", len(left))
@@ -116,24 +117,16 @@ func (f *fibSync) Run(ctx context.Context) error {
 				return f.stop()
 			}
 			f.apply(ev)
-		drain:
-			for n := 0; n < batchMax; n++ {
-				select {
-				case ev, ok := <-updates:
-					if !ok {
-						break drain
-					}
-					f.apply(ev)
-				default:
-					break drain
-				}
-			}
+			open := f.gather(ctx, updates)
 			f.installWith(false)
+			if !open {
+				return f.stop()
+			}
 		case <-resync.C:
 			f.install()
 		case <-settle.C:
 			f.mu.Lock()
-			stale := len(f.stale)
+			stale := f.table.staleCount()
 			f.mu.Unlock()
 			if stale == 0 {
 				continue
@@ -147,13 +140,35 @@ func (f *fibSync) Run(ctx context.Context) error {
 			}
 			if (up && time.Since(allUpSince) >= staleSettle) || time.Since(started) >= staleMax {
 				f.mu.Lock()
-				f.stale = nil
+				f.table.dropStale()
 				f.mu.Unlock()
 				f.log.Info("removing routes of the previous run that BGP did not confirm", "routes", stale)
 				f.install()
 			}
 		}
 	}
+}
+
+// gather applies the updates that arrive within batchDelay, at most
+// batchMax, so that a burst is installed in one go. It returns false when
+// updates is closed or ctx is done.
+func (f *fibSync) gather(ctx context.Context, updates <-chan bgp.RouteEvent) bool {
+	timer := time.NewTimer(batchDelay)
+	defer timer.Stop()
+	for range batchMax {
+		select {
+		case ev, ok := <-updates:
+			if !ok {
+				return false
+			}
+			f.apply(ev)
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fibSync) allEstablished(ctx context.Context) bool {
@@ -171,63 +186,85 @@ func (f *fibSync) allEstablished(ctx context.Context) bool {
 
 func (f *fibSync) apply(ev bgp.RouteEvent) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ev.Withdrawn {
-		delete(f.best, ev.Route.Prefix)
-		return
+	why := f.table.set(ev)
+	f.mu.Unlock()
+	if why != "" {
+		f.log.Debug("best path not installed", "prefix", ev.Route.Prefix, "reason", why)
 	}
-	f.best[ev.Route.Prefix] = ev.Route
 }
 
-// install makes the tunnel and the kernel match the best paths.
+// install makes the tunnel and the kernel match the best paths in full.
 func (f *fibSync) install() { f.installWith(true) }
 
-// installWith applies the plan; unless force, the tunnel and the kernel are
-// left alone where the plan did not change since the last good apply (a
-// batch of updates usually touches one of them only).
+// installWith applies what changed in the plan since the last install, or,
+// with force, all of it: the whole AllowedIPs and a kernel Sync. A plan over
+// other peers than the configured ones is made again and applied in full.
 func (f *fibSync) installWith(force bool) {
 	f.installMu.Lock()
 	defer f.installMu.Unlock()
 	peers, overlay := f.peers()
 	f.mu.Lock()
-	plan := planFIB(f.best, peers, overlay, f.stale)
+	t := f.table
+	if !t.samePeers(peers, overlay) {
+		t = newFIBTable(t.best, peers, overlay, t.stale)
+		f.table, force = t, true
+	}
+	var allowed map[wgtypes.Key][]netip.Prefix
+	if t.takeTunnel() || force || !f.tunnelOK {
+		allowed = t.allowedIPs()
+	}
+	var all, want []fib.Route
+	var prefixes []netip.Prefix
+	fullKernel := force || !f.kernelOK
+	if fullKernel {
+		t.takeKernel()
+		all = t.kernel()
+	} else {
+		prefixes, want = t.takeKernel()
+	}
+	var skipped map[netip.Prefix]string
+	if force && f.log.Enabled(context.Background(), slog.LevelDebug) {
+		_, skipped = t.routes()
+	}
+	tun, gw := t.tunnel, t.gateway
 	f.mu.Unlock()
-	for p, why := range plan.skipped {
+
+	for p, why := range skipped {
 		f.log.Debug("best path not installed", "prefix", p, "reason", why)
 	}
 	var errs []error
-	if force || f.lastAllowed == nil || !maps.EqualFunc(plan.allowed, f.lastAllowed, slices.Equal) {
-		f.lastAllowed = nil
-		if err := f.applyTunnel(plan.allowed); err != nil {
-			errs = append(errs, err)
-		} else {
-			f.lastAllowed = plan.allowed
-		}
+	if allowed != nil {
+		err := f.applyTunnel(allowed)
+		f.tunnelOK = err == nil
+		errs = append(errs, err)
 	}
-	if force || f.lastKernel == nil || !slices.Equal(plan.kernel, f.lastKernel) {
-		f.lastKernel = nil
-		if _, err := f.kernel.Sync(plan.kernel); err != nil {
-			errs = append(errs, err)
+	if fullKernel || len(prefixes) > 0 {
+		var err error
+		if fullKernel {
+			_, err = f.kernel.Sync(all)
 		} else {
-			f.lastKernel = append([]fib.Route{}, plan.kernel...)
+			_, err = f.kernel.Update(prefixes, want)
 		}
+		// Routes that failed are tried again with the next batch; after
+		// any other error, everything is.
+		var se *fib.SyncError
+		f.kernelOK = err == nil || errors.As(err, &se)
+		if se != nil {
+			failed := make([]netip.Prefix, len(se.Errors))
+			for i, re := range se.Errors {
+				failed[i] = re.Route.Prefix
+			}
+			f.mu.Lock()
+			f.table.markKernel(failed)
+			f.mu.Unlock()
+		}
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		f.log.Error("installing routes", "err", err)
 	}
-	var tun, gw int
-	for _, r := range plan.routes {
-		if r.Peer != "" {
-			tun++
-		} else {
-			gw++
-		}
-	}
 	f.routes.WithLabelValues("tunnel").Set(float64(tun))
 	f.routes.WithLabelValues("gateway").Set(float64(gw))
-	f.mu.Lock()
-	f.installed, f.skipped = plan.routes, plan.skipped
-	f.mu.Unlock()
 }
 
 // stop removes the kernel routes unless they are kept for a graceful
@@ -235,7 +272,7 @@ func (f *fibSync) installWith(force bool) {
 func (f *fibSync) stop() error {
 	if f.keepOnStop {
 		f.mu.Lock()
-		n := len(f.installed)
+		n := f.table.tunnel + f.table.gateway
 		f.mu.Unlock()
 		f.log.Info("graceful restart: leaving installed routes in place", "routes", n)
 		return nil
@@ -250,7 +287,8 @@ func (f *fibSync) stop() error {
 func (f *fibSync) Installed() []installed {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]installed(nil), f.installed...)
+	routes, _ := f.table.routes()
+	return routes
 }
 
 // Collector is roam_fib_routes.

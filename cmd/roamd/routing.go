@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -73,8 +74,8 @@ func planFIB(best map[netip.Prefix]bgp.Route, peers []tunnel.Peer, overlay map[n
 	for _, ps := range plan.allowed {
 		slices.SortFunc(ps, comparePrefix)
 	}
-	slices.SortFunc(plan.kernel, func(a, b fib.Route) int { return comparePrefix(a.Prefix, b.Prefix) })
-	slices.SortFunc(plan.routes, func(a, b installed) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(plan.kernel, compareRoute)
+	slices.SortFunc(plan.routes, compareInstalled)
 	return plan
 }
 
@@ -83,6 +84,14 @@ func comparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
+}
+
+func compareRoute(a, b fib.Route) int {
+	return cmp.Or(comparePrefix(a.Prefix, b.Prefix), a.Gateway.Compare(b.Gateway))
+}
+
+func compareInstalled(a, b installed) int {
+	return cmp.Or(comparePrefix(a.Prefix, b.Prefix), a.Gateway.Compare(b.Gateway))
 }
 
 // withLearned returns base with the plan's extra AllowedIPs added to their
