@@ -98,6 +98,9 @@ func (t *fibTable) whereOf(p netip.Prefix) where {
 	if !r.nextHop.IsValid() || r.nextHop.IsUnspecified() {
 		return where{peer: -1, skipped: "no next hop"}
 	}
+	if overlayPool.Contains(r.nextHop) {
+		return where{peer: -1, skipped: noPeerNextHop}
+	}
 	return where{peer: -1, gateway: r.nextHop}
 }
 

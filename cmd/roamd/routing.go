@@ -11,6 +11,10 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
+// noPeerNextHop is why a best path via an overlay address that is no
+// peer's is not installed.
+const noPeerNextHop = "next hop is an overlay address of no peer"
+
 // installed is where one learned best path went.
 type installed struct {
 	Prefix  netip.Prefix
@@ -59,6 +63,12 @@ func planFIB(best map[netip.Prefix]bgp.Route, peers []tunnel.Peer, overlay map[n
 		}
 		if !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
 			plan.skipped[prefix] = "no next hop"
+			continue
+		}
+		if overlayPool.Contains(r.NextHop) {
+			// A peer just removed (a reload), its session not yet gone: a
+			// gateway route into the tunnel would collide with the tunnel's.
+			plan.skipped[prefix] = noPeerNextHop
 			continue
 		}
 		plan.kernel = append(plan.kernel, fib.Route{Prefix: prefix, Gateway: r.NextHop})

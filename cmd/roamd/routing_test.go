@@ -36,6 +36,7 @@ func TestPlanFIB(t *testing.T) {
 		pfx("10.99.0.0/24"):  {Prefix: pfx("10.99.0.0/24"), NextHop: addr("198.51.100.2"), From: addr("198.51.100.2")},
 		pfx("100.64.0.0/10"): {Prefix: pfx("100.64.0.0/10"), NextHop: addr("100.64.0.254"), From: addr("100.64.0.254")},
 		pfx("10.98.0.0/24"):  {Prefix: pfx("10.98.0.0/24"), From: addr("198.51.100.3")},
+		pfx("10.244.9.0/24"): {Prefix: pfx("10.244.9.0/24"), NextHop: addr("100.64.0.9"), From: addr("100.64.0.9")}, // a removed peer
 	}
 	stale := []fib.Route{
 		{Prefix: pfx("10.99.0.0/24"), Gateway: addr("198.51.100.9")}, // confirmed by a best path: replaced
@@ -55,8 +56,9 @@ func TestPlanFIB(t *testing.T) {
 	if len(plan.routes) != 4 || !plan.routes[0].Stale || plan.routes[1].Stale || plan.routes[2].Peer != "b" || plan.routes[3].Peer != "hub" {
 		t.Errorf("installed = %+v", plan.routes)
 	}
-	if plan.skipped[pfx("100.64.0.0/10")] == "" || plan.skipped[pfx("10.98.0.0/24")] == "" || len(plan.skipped) != 2 {
-		t.Errorf("skipped = %v, want the configured route and the one without a next hop", plan.skipped)
+	if plan.skipped[pfx("100.64.0.0/10")] == "" || plan.skipped[pfx("10.98.0.0/24")] == "" ||
+		plan.skipped[pfx("10.244.9.0/24")] != noPeerNextHop || len(plan.skipped) != 3 {
+		t.Errorf("skipped = %v, want the configured route, the one without a next hop and the one via no peer", plan.skipped)
 	}
 
 	st := withLearned(tunnel.State{Peers: peers}, plan.allowed)
