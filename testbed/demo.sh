@@ -98,6 +98,31 @@ run exec -t "$TOPO" -n host1 -- ip route show proto 114
 step "pod1 (10.244.1.2, behind host1) pings pod2 (10.244.2.2, behind host2) through the hub (ttl 61)"
 run exec -t "$TOPO" -n pod1 -- ping -c 5 -i 0.2 10.244.2.2
 
+step "A direct tunnel between host1 and host2 (nat2 forwards WireGuard's port to host2); SIGHUP reloads"
+run exec -t "$TOPO" -n nat2 -- nft 'add chain ip nat prerouting { type nat hook prerouting priority -100; }'
+run exec -t "$TOPO" -n nat2 -- nft add rule ip nat prerouting iifname eth1 udp dport 51820 dnat to 192.0.2.66
+add_peer() { # node, peer line
+	printf '%s: appending to /run/roam/roamd.yaml: %s\n%s: SIGHUP to its roamd\n' "$1" "$2" "$1"
+	"$ROAMLAB" exec -t "$TOPO" -n "$1" -- sh -c "echo '$2' >> /run/roam/roamd.yaml"
+	# Lab nodes share the PID namespace: signal the roamd of this node's network namespace only.
+	local ns pid
+	ns=$(ip netns exec "clab-nat-$1" readlink /proc/self/ns/net)
+	for pid in $(pgrep -x roamd); do
+		if [[ $(readlink "/proc/$pid/ns/net") == "$ns" ]]; then
+			kill -HUP "$pid"
+		fi
+	done
+}
+add_peer host1 '  - {name: host2, public_key: qNLbZwHPhSeQYe4JovEWIUv1BcLP1yQ1YoppKtM1B00=, endpoint: 203.0.113.12:51820, addresses: [100.64.0.2/32], persistent_keepalive: 5s}'
+add_peer host2 '  - {name: host1, public_key: VZDMSbOH8qpwjG9OrwmKPMbhagOXoI5dKRJZJXGjI3U=, addresses: [100.64.0.1/32]}'
+for _ in $(seq 150); do
+	"$ROAMLAB" exec -t "$TOPO" -n host1 -- /run/roam/bin/roamctl routes 2>/dev/null | grep -q '10.244.2.0/24.*host2' && break
+	sleep 0.2
+done
+step "The best path to pod2 moved to the direct tunnel (AS path one hop shorter); pod1 -> pod2 no longer crosses the hub (ttl 62)"
+run exec -t "$TOPO" -n host1 -- /run/roam/bin/roamctl routes
+run exec -t "$TOPO" -n pod1 -- ping -c 5 -i 0.2 10.244.2.2
+
 step "The stock gobgp CLI against roamd's gRPC API on host1"
 run exec -t "$TOPO" -n host1 -- /run/roam/bin/gobgp neighbor
 run exec -t "$TOPO" -n host1 -- /run/roam/bin/gobgp global rib
