@@ -13,9 +13,10 @@ import (
 
 // batchSize is how many route messages one sendmsg carries. The kernel
 // handles them one after the other before sendmsg returns and answers only
-// those that fail, so a batch costs one sendmsg, one recvmsg for its closing
-// acknowledgement, and one more per failed route. The receive buffer holds
-// an error for every message of a batch (see newWriter).
+// those that fail (and echoes each route it adds or replaces, so that fib
+// learns its device), so a batch costs one sendmsg and a few recvmsg. The
+// receive buffer holds an error and an echo for every message of a batch
+// (see newWriter).
 var batchSize = 256
 
 // writer sends route changes over its own rtnetlink socket, a batch per
@@ -48,9 +49,9 @@ func (w *writer) setup() error {
 	// Errors without the request echoed (small), with the kernel's text.
 	_ = unix.SetsockoptInt(w.fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
 	_ = unix.SetsockoptInt(w.fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
-	// Room for an error for every message of a batch (about 1 KiB of
-	// buffer each): forced past rmem_max with CAP_NET_ADMIN, which writing
-	// routes needs anyway; the 1024 batches of an overrun are still handled.
+	// Room for an error and an echo for every message of a batch (about
+	// 1 KiB of buffer each): forced past rmem_max with CAP_NET_ADMIN, which
+	// writing routes needs anyway; an overrun is still handled.
 	const rcvbuf = 1 << 20
 	if unix.SetsockoptInt(w.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 		_ = unix.SetsockoptInt(w.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
@@ -64,14 +65,23 @@ func (w *writer) setup() error {
 func (w *writer) Close() error { return unix.Close(w.fd) }
 
 // apply carries out ops in table, batchSize at a time, and returns each
-// op's error.
-func (w *writer) apply(table int, ops []op) []error {
-	errs := make([]error, len(ops))
+// op's error and, for a route added or replaced, the index of the device
+// the kernel chose (0 if its echo was lost).
+func (w *writer) apply(table int, ops []op) ([]error, []int) {
+	errs, oifs := make([]error, len(ops)), make([]int, len(ops))
 	for start := 0; start < len(ops); start += batchSize {
 		end := min(start+batchSize, len(ops))
-		w.batch(table, ops[start:end], errs[start:end])
+		w.batch(table, ops[start:end], &replies{errs: errs[start:end], oifs: oifs[start:end]})
 	}
-	return errs
+	return errs, oifs
+}
+
+// replies are the kernel's answers to a batch: an error per op, and the
+// device of each route it added or replaced (from its echo).
+type replies struct {
+	first uint32 // the sequence number of the batch's first op
+	errs  []error
+	oifs  []int
 }
 
 // errLost is the outcome of an op whose error report the kernel dropped.
@@ -80,8 +90,9 @@ var errLost = errors.New("outcome unknown: the kernel dropped netlink replies (r
 // batch sends ops without asking for acknowledgements, then a NLMSG_NOOP
 // that asks for one: the kernel reports only failed ops, in order, and the
 // NOOP's acknowledgement says it has handled them all.
-func (w *writer) batch(table int, ops []op, errs []error) {
-	first := w.seq + 1
+func (w *writer) batch(table int, ops []op, r *replies) {
+	r.first = w.seq + 1
+	errs := r.errs
 	b := w.sbuf[:0]
 	for _, o := range ops {
 		w.seq++
@@ -94,7 +105,7 @@ func (w *writer) batch(table int, ops []op, errs []error) {
 		}
 		return
 	}
-	lost, err := w.collect(first, errs)
+	lost, err := w.collect(r)
 	if err != nil {
 		err = fmt.Errorf("read netlink replies: %w", err)
 	}
@@ -110,10 +121,10 @@ func (w *writer) batch(table int, ops []op, errs []error) {
 	}
 }
 
-// collect reads the replies to a batch whose first op has sequence number
-// first into errs, until the kernel has acknowledged a NOOP sent after it.
-// lost says the kernel dropped replies (the receive buffer was full).
-func (w *writer) collect(first uint32, errs []error) (lost bool, err error) {
+// collect reads the replies to a batch into r, until the kernel has
+// acknowledged a NOOP sent after it. lost says the kernel dropped replies
+// (the receive buffer was full).
+func (w *writer) collect(r *replies) (lost bool, err error) {
 	noop, err := w.sendNoop()
 	if err != nil {
 		return false, err
@@ -128,7 +139,7 @@ func (w *writer) collect(first uint32, errs []error) (lost bool, err error) {
 			// the whole batch before sendmsg returned, so once the queue
 			// is empty, a new NOOP's acknowledgement has room.
 			lost = true
-			done, err := w.drain(first, noop, errs)
+			done, err := w.drain(noop, r)
 			if done || err != nil {
 				return lost, err
 			}
@@ -139,7 +150,7 @@ func (w *writer) collect(first uint32, errs []error) (lost bool, err error) {
 		case err != nil:
 			return lost, err
 		}
-		if w.handle(w.rbuf[:n], first, noop, errs) {
+		if w.handle(w.rbuf[:n], noop, r) {
 			return lost, nil
 		}
 	}
@@ -147,7 +158,7 @@ func (w *writer) collect(first uint32, errs []error) (lost bool, err error) {
 
 // drain reads the replies queued now, without waiting; true if the NOOP's
 // acknowledgement was among them.
-func (w *writer) drain(first, noop uint32, errs []error) (bool, error) {
+func (w *writer) drain(noop uint32, r *replies) (bool, error) {
 	for {
 		n, _, err := unix.Recvfrom(w.fd, w.rbuf, unix.MSG_DONTWAIT)
 		switch {
@@ -158,33 +169,52 @@ func (w *writer) drain(first, noop uint32, errs []error) (bool, error) {
 		case err != nil:
 			return false, err
 		}
-		if w.handle(w.rbuf[:n], first, noop, errs) {
+		if w.handle(w.rbuf[:n], noop, r) {
 			return true, nil
 		}
 	}
 }
 
-// handle files the replies in b: an op's error in errs, true for the NOOP's
-// acknowledgement. Replies to earlier batches (after a failed read) are
-// ignored.
-func (w *writer) handle(b []byte, first, noop uint32, errs []error) bool {
+// handle files the replies in b into r (an op's error, a route's echo),
+// true for the NOOP's acknowledgement. Replies to earlier batches (after a
+// failed read) are ignored.
+func (w *writer) handle(b []byte, noop uint32, r *replies) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
 		return false
 	}
 	done := false
 	for _, m := range msgs {
-		if m.Header.Type != unix.NLMSG_ERROR {
-			continue
-		}
-		switch seq := m.Header.Seq; {
-		case seq == noop:
+		seq := m.Header.Seq
+		ours := seq >= r.first && seq-r.first < uint32(len(r.errs))
+		switch {
+		case m.Header.Type == unix.NLMSG_ERROR && seq == noop:
 			done = true
-		case seq >= first && seq-first < uint32(len(errs)):
-			errs[seq-first] = parseError(m)
+		case m.Header.Type == unix.NLMSG_ERROR && ours:
+			r.errs[seq-r.first] = parseError(m)
+		case m.Header.Type == unix.RTM_NEWROUTE && ours:
+			r.oifs[seq-r.first] = routeOif(m.Data)
 		}
 	}
 	return done
+}
+
+// routeOif is the output device (RTA_OIF) of a route message; 0 if none.
+func routeOif(b []byte) int {
+	if len(b) < unix.SizeofRtMsg {
+		return 0
+	}
+	for attrs := b[unix.SizeofRtMsg:]; len(attrs) >= unix.SizeofRtAttr; {
+		l := int(binary.NativeEndian.Uint16(attrs))
+		if l < unix.SizeofRtAttr || l > len(attrs) {
+			return 0
+		}
+		if binary.NativeEndian.Uint16(attrs[2:]) == unix.RTA_OIF && l == unix.SizeofRtAttr+4 {
+			return int(binary.NativeEndian.Uint32(attrs[unix.SizeofRtAttr:]))
+		}
+		attrs = attrs[min(len(attrs), nlAlign(l)):]
+	}
+	return 0
 }
 
 func (w *writer) send(b []byte) error {
@@ -264,9 +294,9 @@ func appendRouteMsg(b []byte, seq uint32, table int, o op) []byte {
 	scope, rtype := uint8(unix.RT_SCOPE_UNIVERSE), uint8(unix.RTN_UNICAST)
 	switch o.Kind {
 	case opAdd:
-		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
+		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL | unix.NLM_F_ECHO
 	case opChange:
-		flags |= unix.NLM_F_CREATE | unix.NLM_F_REPLACE
+		flags |= unix.NLM_F_CREATE | unix.NLM_F_REPLACE | unix.NLM_F_ECHO
 	case opDelete:
 		typ = unix.RTM_DELROUTE
 		scope, rtype = unix.RT_SCOPE_NOWHERE, unix.RTN_UNSPEC

@@ -14,8 +14,10 @@
 // system call, and the kernel answers only those that fail, so 10 000 routes
 // take tens of milliseconds. Update does the same for the prefixes that
 // changed only, without a dump: fib remembers what the last Sync found and
-// what it changed since, so a batch costs what it changes. A route someone
-// else deletes or adds behind fib's back is set right by the next Sync.
+// what it changed since (the kernel echoes each route it adds or replaces,
+// with the device it chose), so a batch costs what it changes. A route
+// someone else deletes or adds behind fib's back is set right by the next
+// Sync.
 //
 // A route that fails (its gateway is not on a connected subnet, or another
 // owner has its prefix) is reported in the error and leaves the kernel's

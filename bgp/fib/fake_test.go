@@ -97,12 +97,13 @@ func (k *fakeKernel) Apply(table int, ops []op) []error {
 			errs[i] = err
 			continue
 		}
-		errs[i] = k.apply(table, o)
+		errs[i] = k.apply(table, &ops[i])
 	}
 	return errs
 }
 
-func (k *fakeKernel) apply(table int, o op) error {
+// apply carries out o and sets the device of a route it adds or replaces.
+func (k *fakeKernel) apply(table int, o *op) error {
 	r := fakeRoute{table: table, proto: Protocol, kroute: o.Route}
 	if r.Metric == 0 {
 		r.Metric = defaultMetric(r.Prefix)
@@ -141,6 +142,7 @@ func (k *fakeKernel) apply(table int, o op) error {
 	} else {
 		k.routes = append(k.routes, r)
 	}
+	o.Route.Dev = r.Dev
 	return nil
 }
 

@@ -178,7 +178,7 @@ func (f *FIB) applyLocked(ops []op, refused []*RouteError) (Result, error) {
 		errs = append(errs, e)
 		res.Failed++
 	}
-	results := f.k.Apply(f.table, ops)
+	results := f.k.Apply(f.table, ops) // sets the device of routes added or replaced
 	debug := f.log.Enabled(context.Background(), slog.LevelDebug)
 	lost := false
 	for i, o := range ops {
@@ -201,11 +201,11 @@ func (f *FIB) applyLocked(ops []op, refused []*RouteError) (Result, error) {
 		switch o.Kind {
 		case opAdd:
 			res.Added++
-			f.rememberLocked(o.Route)
+			lost = !f.rememberLocked(o.Route) || lost
 		case opChange:
 			res.Changed++
 			f.forgetLocked(o.Old)
-			f.rememberLocked(o.Route)
+			lost = !f.rememberLocked(o.Route) || lost
 		case opDelete:
 			res.Removed++
 			f.forgetLocked(o.Route)
@@ -223,14 +223,20 @@ func (f *FIB) applyLocked(ops []op, refused []*RouteError) (Result, error) {
 	return res, nil
 }
 
-// rememberLocked records a route fib added or replaced, as a dump would show
-// it: the kernel's default metric.
-func (f *FIB) rememberLocked(kr kroute) {
-	if f.owned == nil {
-		return
+// rememberLocked records a route fib added or replaced as a dump would
+// show it: with the kernel's default metric, and owned only if the device
+// the kernel chose is not excluded (a gateway reached through the tunnel
+// device makes a route that is not fib's). It returns false when the
+// kernel did not say which device.
+func (f *FIB) rememberLocked(kr kroute) bool {
+	if kr.Dev == "" {
+		return false
 	}
 	kr.Metric = defaultMetric(kr.Prefix)
-	f.owned[kr.Prefix] = append(f.owned[kr.Prefix], kr)
+	if f.owned != nil && owned(kr, f.exclude) {
+		f.owned[kr.Prefix] = append(f.owned[kr.Prefix], kr)
+	}
+	return true
 }
 
 // forgetLocked drops a route that is no longer in the table.

@@ -13,7 +13,9 @@ type kernel interface {
 	// Routes dumps every route with Protocol in table, of both families.
 	Routes(table int) ([]kroute, error)
 	// Apply carries out ops in order in table and returns one error per op
-	// (nil: done). Every op is attempted, whatever the others did.
+	// (nil: done). Every op is attempted, whatever the others did. It sets
+	// the Dev of each route it added or replaced to the device the kernel
+	// chose for it ("" if it cannot tell).
 	Apply(table int, ops []op) []error
 	Close() error
 }

@@ -136,7 +136,24 @@ func fromNetlink(rt netlink.Route) (kroute, bool) {
 	return kr, true
 }
 
-func (r *rtnl) Apply(table int, ops []op) []error { return r.w.apply(table, ops) }
+func (r *rtnl) Apply(table int, ops []op) []error {
+	errs, oifs := r.w.apply(table, ops)
+	names := map[int]string{}
+	for i := range ops {
+		if errs[i] != nil || ops[i].Kind == opDelete || oifs[i] <= 0 {
+			continue
+		}
+		name, ok := names[oifs[i]]
+		if !ok {
+			if l, err := r.h.LinkByIndex(oifs[i]); err == nil {
+				name = l.Attrs().Name
+			}
+			names[oifs[i]] = name
+		}
+		ops[i].Route.Dev = name
+	}
+	return errs
+}
 
 func (r *rtnl) Close() error {
 	r.h.Close()

@@ -579,7 +579,33 @@ func TestRootUpdate10k(t *testing.T) {
 			t.Fatalf("%s: %d routes in the table, want %d", step.name, n, step.total)
 		}
 	}
+	// The kernel's echoes told fib the devices: no dump needed next time.
+	if rs := f.owned[want[2000].Prefix]; len(rs) != 1 || rs[0].Dev != "ul0" {
+		t.Errorf("fib's record of %s: %+v, want one route on ul0", want[2000].Prefix, rs)
+	}
 	if res, err := f.Sync(want); err != nil || res != (Result{}) {
 		t.Errorf("Sync after the updates: %+v, %v; want nothing to change", res, err)
+	}
+}
+
+// TestRootUpdateExcludedDevice: a route fib adds via a gateway the kernel
+// reaches through the excluded device is not fib's afterwards, for Update
+// as for Sync: neither removes it.
+func TestRootUpdateExcludedDevice(t *testing.T) {
+	l := newLab(t)
+	f := l.open(t, Config{Table: 1000, Exclude: []string{"roam0"}})
+	if _, err := f.Sync(nil); err != nil {
+		t.Fatal(err)
+	}
+	viaTunnel, viaUnderlay := rt("10.99.1.0/24", netip.MustParseAddr("10.99.64.2")), rt("10.99.2.0/24", gw1)
+	if res, err := f.Update(nil, []Route{viaTunnel, viaUnderlay}); err != nil || res != (Result{Added: 2}) {
+		t.Fatalf("Update: %+v, %v; want 2 added", res, err)
+	}
+	if res, err := f.Update([]netip.Prefix{viaTunnel.Prefix, viaUnderlay.Prefix}, nil); err != nil || res != (Result{Removed: 1}) {
+		t.Errorf("Update removing both: %+v, %v; want the one via ul0 removed", res, err)
+	}
+	checkInstalled(t, l, 1000, []string{"10.99.1.0/24 via 10.99.64.2 dev roam0"})
+	if res, err := f.Sync(nil); err != nil || res != (Result{}) {
+		t.Errorf("Sync(nil): %+v, %v; want nothing (the route on roam0 is not fib's)", res, err)
 	}
 }

@@ -146,8 +146,10 @@ func TestUpdateMatchesSync(t *testing.T) {
 	}
 	prefixes = append(prefixes, netip.MustParsePrefix("10.99.100.0/24"), // another protocol's
 		netip.MustParsePrefix("2001:db8:90::/48"), netip.MustParsePrefix("2001:db8:91::/48"))
-	gws4 := []string{"198.51.100.2", "203.0.113.2", "10.99.254.2"} // the last is unreachable
-	gws6 := []string{"2001:db8:1::2", "2001:db8:2::2", "2001:db8:3::2"}
+	// 10.99.254.2 is unreachable; 10.99.64.2 is on the excluded device,
+	// so a route via it is not fib's once added.
+	gws4 := []string{"198.51.100.2", "203.0.113.2", "10.99.254.2", "10.99.64.2"}
+	gws6 := []string{"2001:db8:1::2", "2001:db8:2::2", "2001:db8:3::2", "2001:db8:1::3"}
 	initial := func() []fakeRoute {
 		return []fakeRoute{
 			otherRoute("10.99.100.0/24", "198.51.100.9", "ul0", 4),
@@ -158,7 +160,8 @@ func TestUpdateMatchesSync(t *testing.T) {
 	for seed := range uint64(50) {
 		rnd := rand.New(rand.NewPCG(seed, 1))
 		ks, ku := newFakeKernel(initial()...), newFakeKernel(initial()...)
-		fs, fu := newTestFIB(t, ks, Config{}), newTestFIB(t, ku, Config{})
+		cfg := Config{Exclude: []string{"roam0"}}
+		fs, fu := newTestFIB(t, ks, cfg), newTestFIB(t, ku, cfg)
 		want := map[netip.Prefix][]Route{
 			prefixes[0]: {r("10.99.0.0/24", "198.51.100.2")},
 			prefixes[1]: {r("10.99.1.0/24", "198.51.100.2")}, // replaces the one with metric 50
