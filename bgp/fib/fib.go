@@ -162,7 +162,7 @@ func (f *FIB) Update(prefixes []netip.Prefix, want []Route) (Result, error) {
 	ops, refused := plan(have, want)
 	res, err := f.applyLocked(ops, refused)
 	if res != (Result{}) {
-		f.log.Info("routes updated", "table", f.table, "prefixes", len(seen), "added", res.Added,
+		f.log.Debug("routes updated", "table", f.table, "prefixes", len(seen), "added", res.Added,
 			"changed", res.Changed, "removed", res.Removed, "failed", res.Failed,
 			"took", f.now().Sub(start).Round(time.Microsecond))
 	}
