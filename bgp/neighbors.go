@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,13 @@ func (s *Speaker) Neighbors(ctx context.Context) ([]NeighborState, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bgp: list neighbors: %w", err)
+	}
+	// A configured neighbour GoBGP does not list (for a moment, while it is
+	// deleted and added back after its prefix limit) is shown idle.
+	for _, c := range s.nbrs.list() {
+		if !slices.ContainsFunc(out, func(n NeighborState) bool { return n.Address == c.Address }) {
+			out = append(out, NeighborState{Address: c.Address, ASN: c.ASN, Description: c.Description, Kind: c.Kind, State: "idle"})
+		}
 	}
 	// GoBGP's own "accepted" count is taken before import policy (it only
 	// leaves out AS-path loops): use what the post-policy watch saw.
