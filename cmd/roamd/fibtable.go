@@ -11,7 +11,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// fibTable is planFIB's plan kept current one best-path change at a time,
+// fibTable is the install plan (planFIB in planfib_test.go is its from-scratch reference) kept current one best-path change at a time,
 // with what changed since it was last taken: a batch of updates costs what
 // it changes, not a re-plan of every route. It is built for one set of
 // peers; a new set needs a new table. Not safe for concurrent use.
