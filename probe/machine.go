@@ -15,7 +15,8 @@ import (
 // MissThreshold from the loss (plus one standard error) when the run
 // began; the loss is measured over the last 4 x Window probes (at most
 // MaxWindow), the chance of a false down bounded per Window. It comes up when at least UpNeed of the last UpOf probes were
-// answered and that stayed so for the hold-down, which doubles when the
+// answered, at once the first time and otherwise once that stayed so for the
+// hold-down, which doubles when the
 // link goes down again within FlapWindow (up to MaxHoldDown) and halves for
 // each FlapWindow without a down.
 type Machine struct {
@@ -192,8 +193,13 @@ func (m *Machine) holdDown(now time.Time) time.Duration {
 	return max(h, m.cfg.HoldDown)
 }
 
+// maybeUp brings a steady link up: at once the first time (a link that was
+// never up has not flapped), after the hold-down once it has gone down.
 func (m *Machine) maybeUp(now time.Time) {
-	if m.state == Down && !m.steadySince.IsZero() && now.Sub(m.steadySince) >= m.holdDown(now) {
+	if m.state != Down || m.steadySince.IsZero() {
+		return
+	}
+	if m.flaps == 0 || now.Sub(m.steadySince) >= m.holdDown(now) {
 		m.state = Up
 	}
 }

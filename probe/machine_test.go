@@ -93,17 +93,19 @@ func randomLoss(r *rand.Rand, p float64) func(time.Time) bool {
 	return func(time.Time) bool { return r.Float64() < p }
 }
 
-func TestMachineComesUpAfterHoldDown(t *testing.T) {
+// A new link is up as soon as it is steady: it has not flapped, so no
+// hold-down applies.
+func TestMachineFirstUpWhenSteady(t *testing.T) {
 	cfg := Config{Interval: 100 * time.Millisecond}
 	s := newSim(t, cfg, 1)
 	s.run(t0.Add(10*time.Second), func(time.Time) bool { return false })
 	if len(s.ups) != 1 || len(s.downs) != 0 {
 		t.Fatalf("ups %v downs %v, want one up", s.ups, s.downs)
 	}
-	// Steady after the 5th reply (about 4 intervals of at most 100 ms
-	// plus the RTT), then the 1 s hold-down.
-	if d := s.ups[0].Sub(t0); d < time.Second || d > 1500*time.Millisecond {
-		t.Errorf("up after %v, want 1-1.5 s", d)
+	// Steady after the 5th reply: about 4 intervals of at most 125 ms plus
+	// the RTT.
+	if d := s.ups[0].Sub(t0); d < 300*time.Millisecond || d > 600*time.Millisecond {
+		t.Errorf("up after %v, want 0.3-0.6 s", d)
 	}
 	if s.last.K != MinMisses || s.last.Loss != 0 {
 		t.Errorf("K %d Loss %v on a clean link, want %d 0", s.last.K, s.last.Loss, MinMisses)
