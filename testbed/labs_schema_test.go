@@ -32,6 +32,7 @@ var shippedLabs = []string{
 	"labs/nat-symmetric.clab.yml",
 	"labs/nat.clab.yml",
 	"labs/pair.clab.yml",
+	"labs/quality.clab.yml",
 }
 
 func TestLabsSchema(t *testing.T) {
