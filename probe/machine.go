@@ -25,6 +25,9 @@ type Machine struct {
 
 	rtt     RTT
 	pending []outstanding // probes in the order sent
+	expired [64]expiredProbe
+	nout    uint64 // outcomes so far
+	runFrom uint64 // the outcome number of the current run's first miss
 
 	win  Window // the last 4 x Window outcomes, outage runs left out
 	run  int    // misses in a row
@@ -42,6 +45,15 @@ type outstanding struct {
 	seq      uint32
 	sent     time.Time
 	deadline time.Time
+}
+
+// expiredProbe is a probe counted missed, kept so that a reply that comes
+// after all can still teach the RTT and undo the miss.
+type expiredProbe struct {
+	ok   bool
+	seq  uint32
+	sent time.Time
+	n    uint64 // its outcome number
 }
 
 // NewMachine returns a Machine for a peer whose link is down until probes
@@ -69,7 +81,9 @@ func (m *Machine) Step(ev Event) Ready {
 	case EventReply:
 		i := m.find(ev.Seq)
 		if i < 0 {
-			late++
+			if !m.undoMiss(ev.Seq, now) {
+				late++
+			}
 			break
 		}
 		m.rtt = m.rtt.Add(now.Sub(m.pending[i].sent))
@@ -97,18 +111,58 @@ func (m *Machine) expire(now time.Time) {
 			kept = append(kept, p)
 			continue
 		}
+		m.expired[p.seq%uint32(len(m.expired))] = expiredProbe{ok: true, seq: p.seq, sent: p.sent, n: m.nout}
 		m.outcome(p.deadline, false)
 	}
 	m.pending = kept
 }
 
+// undoMiss takes a reply to a probe already counted missed: its round trip
+// is a sample (without it a link whose RTT grew past the timeout would
+// never learn the new RTT), and if the probe is in the current run of
+// misses, it was delayed, not lost: the run restarts after it. A link
+// already declared down stays down. It reports whether seq was such a
+// probe.
+func (m *Machine) undoMiss(seq uint32, now time.Time) bool {
+	e := &m.expired[seq%uint32(len(m.expired))]
+	if !e.ok || e.seq != seq {
+		return false
+	}
+	e.ok = false
+	m.rtt = m.rtt.Add(now.Sub(e.sent))
+	if m.run == 0 || e.n < m.runFrom {
+		return true
+	}
+	before := int(e.n - m.runFrom) // misses in the run before it
+	after := m.run - before - 1
+	if before < m.k {
+		for range before {
+			m.win = m.win.Add(false)
+		}
+	}
+	m.win = m.win.Add(true)
+	m.run = after
+	m.runFrom = e.n + 1
+	if after < 64 {
+		m.last |= 1 << after
+	}
+	m.checkSteady(now)
+	return true
+}
+
 // timeout is how long a probe sent now may wait for its reply.
+// Before the first reply it is the longest, so that a link with a long RTT
+// can come up.
 func (m *Machine) timeout() time.Duration {
+	if m.rtt.Samples == 0 {
+		return 4 * m.cfg.Interval
+	}
 	return min(m.rtt.RTO(time.Millisecond, m.cfg.Interval/2), 4*m.cfg.Interval)
 }
 
 // outcome records one probe's fate at time at.
 func (m *Machine) outcome(at time.Time, received bool) {
+	m.nout++
 	m.last = m.last<<1 | b2u(received)
 	m.nlst = min(m.nlst+1, 64)
 	if received {
@@ -122,12 +176,18 @@ func (m *Machine) outcome(at time.Time, received bool) {
 	} else {
 		if m.run == 0 {
 			m.k = m.threshold()
+			m.runFrom = m.nout - 1
 		}
 		m.run++
 		if m.state == Up && m.run >= m.k {
 			m.down(at)
 		}
 	}
+	m.checkSteady(at)
+}
+
+// checkSteady starts or ends the steady period at at.
+func (m *Machine) checkSteady(at time.Time) {
 	if m.steady() {
 		if m.steadySince.IsZero() {
 			m.steadySince = at

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Single steps: a reply that matches no outstanding probe is counted late
-// and changes nothing; a probe's deadline is the Timer; a timer step past it
-// counts the miss.
+// Single steps: a reply that matches no probe is counted late and changes
+// nothing; a probe's deadline is the Timer (four intervals before any RTT is
+// known); a timer step past it counts the miss; a reply after the deadline
+// undoes the miss (the probe was delayed, not lost) and is an RTT sample.
 func TestMachineStep(t *testing.T) {
 	ms := time.Millisecond
 	m, err := NewMachine(Config{Interval: 100 * ms})
@@ -15,24 +16,35 @@ func TestMachineStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := m.Step(Event{Kind: EventSent, At: t0, Seq: 1})
-	if r.State != Down || r.Changed || r.Timer != t0.Add(50*ms) {
-		t.Fatalf("after send: %+v, want down with Timer at +50ms (half an interval, no RTT yet)", r)
+	if r.State != Down || r.Changed || r.Timer != t0.Add(400*ms) {
+		t.Fatalf("after send: %+v, want down with Timer at +400ms (four intervals, no RTT yet)", r)
 	}
 	r = m.Step(Event{Kind: EventReply, At: t0.Add(10 * ms), Seq: 9})
-	if r.Late != 1 || r.Misses != 0 || !r.Timer.Equal(t0.Add(50*ms)) {
+	if r.Late != 1 || r.Misses != 0 || !r.Timer.Equal(t0.Add(400*ms)) {
 		t.Fatalf("foreign reply: %+v, want Late 1 and the probe still outstanding", r)
 	}
-	r = m.Step(Event{Kind: EventTimer, At: t0.Add(50 * ms)})
+	r = m.Step(Event{Kind: EventTimer, At: t0.Add(400 * ms)})
 	if r.Misses != 1 || !r.Timer.IsZero() {
 		t.Fatalf("after the deadline: %+v, want 1 miss and no timer", r)
 	}
-	r = m.Step(Event{Kind: EventReply, At: t0.Add(60 * ms), Seq: 1})
-	if r.Late != 1 || r.Misses != 1 {
-		t.Fatalf("reply after its deadline: %+v, want Late 1, still 1 miss", r)
+	r = m.Step(Event{Kind: EventReply, At: t0.Add(450 * ms), Seq: 1})
+	if r.Late != 0 || r.Misses != 0 || r.Loss != 0 {
+		t.Fatalf("reply after its deadline: %+v, want the miss undone: no misses, no loss", r)
 	}
-	r = m.Step(Event{Kind: EventSent, At: t0.Add(100 * ms), Seq: 2})
-	r = m.Step(Event{Kind: EventReply, At: t0.Add(130 * ms), Seq: 2})
-	if r.Misses != 0 || r.Late != 0 || r.Loss != 0.5 {
-		t.Fatalf("after a reply: %+v, want no misses, loss 0.5", r)
+	r = m.Step(Event{Kind: EventReply, At: t0.Add(460 * ms), Seq: 1})
+	if r.Late != 1 {
+		t.Fatalf("duplicate reply: %+v, want Late 1", r)
+	}
+	// The 450 ms sample sets the timeout: SRTT 450 + 4 x 225, at most four
+	// intervals.
+	r = m.Step(Event{Kind: EventSent, At: t0.Add(500 * ms), Seq: 2})
+	if !r.Timer.Equal(t0.Add(900 * ms)) {
+		t.Fatalf("after the second send: Timer %v, want +900ms", r.Timer.Sub(t0))
+	}
+	m.Step(Event{Kind: EventSent, At: t0.Add(600 * ms), Seq: 3})
+	r = m.Step(Event{Kind: EventReply, At: t0.Add(700 * ms), Seq: 3})
+	r = m.Step(Event{Kind: EventTimer, At: t0.Add(900 * ms)})
+	if r.Misses != 1 || r.Loss != 0 {
+		t.Fatalf("probe 2 timed out after probe 3 came back: %+v, want 1 miss in a row, loss not yet counted", r)
 	}
 }

@@ -19,7 +19,7 @@ type sim struct {
 	now     time.Time
 	seq     uint32
 	nextTx  time.Time
-	replies []reply // in arrival order
+	replies []simReply // in arrival order
 	timer   time.Time
 	rtt     time.Duration
 	last    Ready
@@ -28,7 +28,7 @@ type sim struct {
 	downK   []int
 }
 
-type reply struct {
+type simReply struct {
 	seq uint32
 	at  time.Time
 }
@@ -76,7 +76,7 @@ func (s *sim) run(end time.Time, lost func(at time.Time) bool) {
 			s.seq++
 			s.step(Event{Kind: EventSent, At: next, Seq: s.seq})
 			if !lost(next) {
-				s.replies = append(s.replies, reply{s.seq, next.Add(s.rtt)})
+				s.replies = append(s.replies, simReply{s.seq, next.Add(s.rtt)})
 			}
 			s.nextTx = next.Add(NextSend(s.m.cfg.Interval, s.rnd))
 		case EventReply:
@@ -109,6 +109,41 @@ func TestMachineFirstUpWhenSteady(t *testing.T) {
 	}
 	if s.last.K != MinMisses || s.last.Loss != 0 {
 		t.Errorf("K %d Loss %v on a clean link, want %d 0", s.last.K, s.last.Loss, MinMisses)
+	}
+}
+
+// An RTT that grows past the probes' timeout is learnt from the late
+// replies: the link is never declared down, and a link whose RTT is long
+// from the start comes up. (A jump by more than about K-1 intervals, 10 to
+// 350 ms with 100 ms probes, is a down: no reply came within the detection
+// time, as with BFD.)
+func TestMachineRTTGrowsNoDown(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cfg         Config
+		from, to    time.Duration
+		wantUpBelow time.Duration
+	}{
+		{"fast 10ms to 200ms", Config{Interval: 100 * time.Millisecond}, 10 * time.Millisecond, 200 * time.Millisecond, time.Second},
+		{"fast 300ms from the start", Config{Interval: 100 * time.Millisecond}, 300 * time.Millisecond, 300 * time.Millisecond, 1500 * time.Millisecond},
+		{"default 20ms to 500ms", Config{Interval: 250 * time.Millisecond}, 20 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, tc.cfg, 3)
+			s.rtt = tc.from
+			s.run(t0.Add(10*time.Second), func(time.Time) bool { return false })
+			s.rtt = tc.to
+			s.run(t0.Add(40*time.Second), func(time.Time) bool { return false })
+			if len(s.ups) != 1 || len(s.downs) != 0 {
+				t.Fatalf("ups %v downs %v, want one up and no down", s.ups, s.downs)
+			}
+			if d := s.ups[0].Sub(t0); d > tc.wantUpBelow {
+				t.Errorf("up after %v, want below %v", d, tc.wantUpBelow)
+			}
+			if s.last.Loss != 0 {
+				t.Errorf("Loss %v, want 0: delayed probes are not lost", s.last.Loss)
+			}
+		})
 	}
 }
 

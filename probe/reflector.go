@@ -195,24 +195,12 @@ func (r *Reflector) serve(conn *net.UDPConn) error {
 			r.log.Debug("dropped: foreign source", "from", from)
 			continue
 		}
-		sp, err := ParseSenderPacket(buf[:n])
+		out, err = r.answer(out[:0], buf[:n], from, t2)
 		if err != nil {
 			r.malformed.Add(1)
 			r.log.Debug("dropped: malformed", "from", from, "err", err)
 			continue
 		}
-		rp := ReflectorPacket{
-			Seq:                 r.nextSeq(sessionKey{from, sp.SSID}, t2),
-			ErrorEstimate:       reflectorErrorEstimate,
-			SSID:                sp.SSID,
-			ReceiveTimestamp:    NTPTimestamp(t2),
-			SenderSeq:           sp.Seq,
-			SenderTimestamp:     sp.Timestamp,
-			SenderErrorEstimate: sp.ErrorEstimate,
-			SenderTTL:           unknownTTL,
-		}
-		rp.Timestamp = NTPTimestamp(time.Now())
-		out, _ = rp.AppendBinary(out[:0])
 		if _, err := conn.WriteToUDPAddrPort(out, from); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -223,6 +211,27 @@ func (r *Reflector) serve(conn *net.UDPConn) error {
 		}
 		r.reflected.Add(1)
 	}
+}
+
+// answer appends to out the reply to the test packet b that came from from
+// at t2. Only the read loop calls it (it owns sessions).
+func (r *Reflector) answer(out, b []byte, from netip.AddrPort, t2 time.Time) ([]byte, error) {
+	sp, err := ParseSenderPacket(b)
+	if err != nil {
+		return out, err
+	}
+	rp := ReflectorPacket{
+		Seq:                 r.nextSeq(sessionKey{from, sp.SSID}, t2),
+		ErrorEstimate:       reflectorErrorEstimate,
+		SSID:                sp.SSID,
+		ReceiveTimestamp:    NTPTimestamp(t2),
+		SenderSeq:           sp.Seq,
+		SenderTimestamp:     sp.Timestamp,
+		SenderErrorEstimate: sp.ErrorEstimate,
+		SenderTTL:           unknownTTL,
+	}
+	rp.Timestamp = NTPTimestamp(time.Now())
+	return rp.AppendBinary(out)
 }
 
 // nextSeq returns the reflector sequence number for a reply in
