@@ -8,6 +8,7 @@
 //
 //	GET    /v1/status                 roampb.Status
 //	GET    /v1/peers                  roampb.ListPeersResponse
+//	GET    /v1/links                  roampb.ListLinksResponse
 //	GET    /v1/bgp/neighbors          roampb.ListBgpNeighborsResponse
 //	GET    /v1/routes                 roampb.ListRoutesResponse
 //	GET    /v1/services               roampb.ListServicesResponse
@@ -48,8 +49,10 @@
 //   - 404 for an unknown path, or a service that does not exist
 //     (ErrNotFound);
 //   - 405 with an Allow header for a method the path does not serve;
-//   - 409 when the change contradicts the daemon's state (ErrConflict) or BGP
-//     is not enabled on this node (ErrDisabled; the message says so);
+//   - 409 when the change contradicts the daemon's state (ErrConflict), or
+//     the part of the daemon the request needs is not enabled on this node
+//     (ErrDisabled; the message says which: BGP for /v1/bgp/neighbors,
+//     /v1/routes and /v1/services, link probing for /v1/links);
 //   - 413 for a request body over 64 KiB;
 //   - 503 when the daemon cannot answer yet (ErrUnavailable);
 //   - 500 for other failures.
@@ -60,13 +63,24 @@
 // # Metrics
 //
 // Metrics serves /metrics, by default on 127.0.0.1:9474: the Go and process
-// collectors and roam_tunnel_peers, roam_peer_rx_bytes_total,
-// roam_peer_tx_bytes_total and roam_peer_last_handshake_seconds (label peer),
-// read from Source at scrape time. The daemon adds its own collectors with
-// Metrics.Register: GoBGP's collector (the bgp_* series; the bgp package
-// builds it, since api must not import GoBGP) and gauges of its own, named
-// roam_*. A scrape during which any collector fails is answered with 500, so
-// Prometheus marks the target down instead of silently missing series.
+// collectors and, read from Source at scrape time:
+//   - roam_tunnel_peers, roam_peer_rx_bytes_total, roam_peer_tx_bytes_total
+//     and roam_peer_last_handshake_seconds (label peer);
+//   - the probed link to each peer: roam_link_rtt_seconds and
+//     roam_link_jitter_seconds (left out until the first reply),
+//     roam_link_loss_ratio (label direction: round_trip, and forward and
+//     backward when the peer's reflector counts its own), roam_link_up (1 or
+//     0), roam_link_cost and roam_link_transitions_total (label to: "down"
+//     counts the flaps, "up" the recoveries), all with label peer. A node
+//     without link probing has none of them.
+//
+// The label peer is the peer's name, or its public key if it has none. The
+// daemon adds its own collectors with Metrics.Register: GoBGP's collector
+// (the bgp_* series; the bgp package builds it, since api must not import
+// GoBGP) and gauges of its own, named roam_*. A scrape during which any
+// collector fails is answered with 500, so Prometheus marks the target down
+// instead of silently missing series (link probing being off is no
+// failure).
 //
 // # Boundaries
 //

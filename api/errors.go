@@ -19,15 +19,25 @@ var (
 	// a service prefix another part of the configuration already announces.
 	// Answered with 409.
 	ErrConflict = errors.New("conflict")
-	// ErrDisabled: BGP is not enabled on this node, so there are no
-	// neighbours, routes or services to show or change. Answered with 409.
-	ErrDisabled = errors.New("BGP is not enabled on this node")
+	// ErrDisabled: the part of the daemon the request needs is not enabled
+	// on this node: BGP (no neighbours, routes or services to show or
+	// change) or link probing (no links to show). Answered with 409.
+	ErrDisabled = errors.New("not enabled on this node")
 )
 
 // sourceError answers a failed Source call for the operation op (e.g.
 // "listing services") with the status its error asks for; a cancelled
-// request (the server is shutting down or the client left) gets 503.
+// request (the server is shutting down or the client left) gets 503. An
+// error wrapping ErrDisabled is answered as BGP being off: the BGP methods
+// are the ones that return it; see sourceErrorOf for the others.
 func (s *Server) sourceError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	s.sourceErrorOf(w, r, op, "BGP", err)
+}
+
+// sourceErrorOf is sourceError for a call that needs the part of the daemon
+// named part ("BGP", "link probing"): an error wrapping ErrDisabled is
+// answered with 409 and "op: part is not enabled on this node".
+func (s *Server) sourceErrorOf(w http.ResponseWriter, r *http.Request, op, part string, err error) {
 	code := http.StatusInternalServerError
 	msg := fmt.Sprintf("%s: %v", op, err)
 	switch {
@@ -36,7 +46,7 @@ func (s *Server) sourceError(w http.ResponseWriter, r *http.Request, op string, 
 	case errors.Is(err, ErrDisabled):
 		code = http.StatusConflict
 		// Say so in the same words whatever the Source wrapped around it.
-		msg = fmt.Sprintf("%s: %v", op, ErrDisabled)
+		msg = fmt.Sprintf("%s: %s is %v", op, part, ErrDisabled)
 	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrConflict):

@@ -88,6 +88,19 @@ func FuzzRoutesJSON(f *testing.F) {
 	})
 }
 
+func FuzzLinksJSON(f *testing.F) {
+	f.Add([]byte(`{"links":[{"name":"b","public_key":"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=","address":"100.64.0.2",` +
+		`"profile":"default","interval":"1s","state":"up","since":"2026-03-01T11:55:00Z","flaps":"2","transitions":"5",` +
+		`"rtt":"0.012345s","rttvar":"0.001500s","jitter":"0.000800s","loss":0.015,"loss_forward":0.01,` +
+		`"loss_backward":0.005,"loss_directions":true,"cost":300,"local_pref":200,"probes_sent":"4000",` +
+		`"replies":"3940","down_after":3,"hold_down":"2s"}]}`))
+	f.Add([]byte(`{"links":[{"loss":"NaN","lossForward":"-Infinity","lossBackward":1e308,"cost":"65535","holdDown":"0.000000001s"},{}]}`))
+	f.Add([]byte(`{"links":[{"loss":-0,"flaps":"18446744073709551615","misses":4294967295,"since":"1970-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		roundTrip(t, data, func() *roampb.ListLinksResponse { return &roampb.ListLinksResponse{} })
+	})
+}
+
 // FuzzServiceRequest checks the parser of POST /v1/services bodies, which
 // come from outside: whatever it accepts is a canonical service prefix that
 // survives the way back (the Service JSON the API answers with, the path of

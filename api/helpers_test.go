@@ -73,6 +73,26 @@ var (
 			},
 		})
 		src.SetServices(netip.MustParsePrefix("10.96.0.0/24"), netip.MustParsePrefix("fd00:96::/64"))
+		src.SetLinks(
+			// Up again after two flaps, its reflector counting both ways.
+			&roampb.Link{
+				Name: "b", PublicKey: keyB, Address: "100.64.0.2", Profile: "default",
+				Interval: durationpb.New(time.Second), State: "up",
+				Since: timestamppb.New(t0.Add(-5 * time.Minute)), Flaps: 2, Transitions: 5,
+				Rtt: durationpb.New(12345 * time.Microsecond), Rttvar: durationpb.New(1500 * time.Microsecond),
+				Jitter: durationpb.New(800 * time.Microsecond),
+				Loss:   0.015, LossForward: 0.01, LossBackward: 0.005, LossDirections: true,
+				Cost: 300, LocalPref: 200, ProbesSent: 4000, Replies: 3940, DownAfter: 3,
+				HoldDown: durationpb.New(2 * time.Second),
+			},
+			// Never answered: down since start, no RTT.
+			&roampb.Link{
+				Name: "c", PublicKey: keyC, Address: "100.64.0.3", Profile: "metered",
+				Interval: durationpb.New(10 * time.Second), State: "down",
+				Loss: 1, Cost: 65535, ProbesSent: 7, Misses: 7, DownAfter: 3,
+				HoldDown: durationpb.New(time.Second),
+			},
+		)
 		return src
 	}
 )

@@ -15,9 +15,9 @@ import (
 // MetricsPath is where Metrics serves the metrics.
 const MetricsPath = "/metrics"
 
-// Metrics serves Prometheus metrics: Go and process collectors, the peer
-// metrics read from a Source at scrape time, and whatever other packages
-// register on Registry.
+// Metrics serves Prometheus metrics: Go and process collectors, the peer and
+// link metrics read from a Source at scrape time, and whatever other
+// packages register on Registry.
 type Metrics struct {
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -41,6 +41,7 @@ func NewMetrics(cfg MetricsConfig, src Source, log *slog.Logger) (*Metrics, erro
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newPeerCollector(src, log),
+		newLinkCollector(src, log),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: metrics: %w", err)

@@ -41,6 +41,11 @@ type Source interface {
 	// checked as for AddService. A prefix that is not a service is an error
 	// wrapping ErrNotFound.
 	DeleteService(ctx context.Context, prefix netip.Prefix) error
+
+	// Links are the measured tunnels to the peers (GET /v1/links). It
+	// returns an error wrapping ErrDisabled when link probing is not enabled
+	// on this node.
+	Links(ctx context.Context) (*roampb.ListLinksResponse, error)
 }
 
 // Server is the REST API.
@@ -110,6 +115,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{http.MethodGet, "/v1/status", http.HandlerFunc(s.handleStatus)},
 		{http.MethodGet, "/v1/peers", http.HandlerFunc(s.handlePeers)},
+		{http.MethodGet, "/v1/links", http.HandlerFunc(s.handleLinks)},
 		{http.MethodGet, "/v1/bgp/neighbors", http.HandlerFunc(s.handleNeighbors)},
 		{http.MethodGet, "/v1/routes", http.HandlerFunc(s.handleRoutes)},
 		{http.MethodGet, "/v1/services", http.HandlerFunc(s.handleServices)},

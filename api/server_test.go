@@ -86,6 +86,8 @@ func TestRoutingErrors(t *testing.T) {
 		{"post status", "POST", "/v1/status", 405, "GET, HEAD", `method POST is not allowed on "/v1/status"; allowed: GET, HEAD`},
 		{"delete peers", "DELETE", "/v1/peers", 405, "GET, HEAD", "method DELETE is not allowed"},
 		{"put peers", "PUT", "/v1/peers", 405, "GET, HEAD", "allowed: GET, HEAD"},
+		{"post links", "POST", "/v1/links", 405, "GET, HEAD", `method POST is not allowed on "/v1/links"; allowed: GET, HEAD`},
+		{"one link", "GET", "/v1/links/b", 404, "", "no such endpoint"},
 		{"bgp root", "GET", "/v1/bgp", 404, "", `no such endpoint: GET "/v1/bgp"`},
 		{"post neighbors", "POST", "/v1/bgp/neighbors", 405, "GET, HEAD", "method POST is not allowed"},
 		{"delete routes", "DELETE", "/v1/routes", 405, "GET, HEAD", "method DELETE is not allowed"},
@@ -139,7 +141,8 @@ func (nilSource) Services(context.Context) (*roampb.ListServicesResponse, error)
 func (nilSource) AddService(context.Context, netip.Prefix) (*roampb.Service, error) {
 	return nil, nil
 }
-func (nilSource) DeleteService(context.Context, netip.Prefix) error { return nil }
+func (nilSource) DeleteService(context.Context, netip.Prefix) error        { return nil }
+func (nilSource) Links(context.Context) (*roampb.ListLinksResponse, error) { return nil, nil }
 
 func TestNilFromSource(t *testing.T) {
 	s := newTestServer(t, Config{TokenFile: writeToken(t, testToken, 0o600)}, nilSource{})
@@ -149,6 +152,7 @@ func TestNilFromSource(t *testing.T) {
 	}{
 		{"GET", "/v1/status", "", "reading status: no status"},
 		{"GET", "/v1/peers", "", "reading peers: no peer list"},
+		{"GET", "/v1/links", "", "listing links: no link list"},
 		{"GET", "/v1/bgp/neighbors", "", "listing BGP neighbors: no neighbor list"},
 		{"GET", "/v1/routes", "", "listing routes: no route list"},
 		{"GET", "/v1/services", "", "listing services: no service list"},

@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -13,8 +14,8 @@ import (
 )
 
 // Source is an in-memory api.Source. The zero value answers with an empty
-// Status, no peers, no BGP neighbours, no routes and no services. It is safe
-// for concurrent use.
+// Status, no peers, no BGP neighbours, no routes, no services and no links.
+// It is safe for concurrent use.
 //
 // AddService adds a prefix to the services (adding one twice is no error)
 // and DeleteService removes it (deleting one it does not have is no error
@@ -28,8 +29,10 @@ type Source struct {
 	neighbors []*roampb.BgpNeighbor
 	routes    *roampb.ListRoutesResponse
 	services  []netip.Prefix
+	links     []*roampb.Link
 	calls     []string
 	err       error
+	linksErr  error
 }
 
 // SetStatus sets what Status returns (a copy of st).
@@ -65,6 +68,22 @@ func (s *Source) SetServices(prefixes ...netip.Prefix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.services = slices.Clone(prefixes)
+}
+
+// SetLinks sets what Links returns (copies of links).
+func (s *Source) SetLinks(links ...*roampb.Link) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.links = cloneAll(links)
+}
+
+// SetLinksErr makes Links alone fail with err, e.g. one wrapping
+// api.ErrDisabled for a node without link probing; nil makes it answer
+// again. An error set with SetErr comes first.
+func (s *Source) SetLinksErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.linksErr = err
 }
 
 // SetErr makes every method fail with err; nil makes them answer again.
@@ -166,6 +185,16 @@ func (s *Source) DeleteService(ctx context.Context, prefix netip.Prefix) error {
 	}
 	s.services = slices.DeleteFunc(s.services, func(p netip.Prefix) bool { return p == prefix })
 	return nil
+}
+
+// Links implements api.Source.
+func (s *Source) Links(ctx context.Context) (*roampb.ListLinksResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmp.Or(s.err, s.linksErr); err != nil {
+		return nil, err
+	}
+	return &roampb.ListLinksResponse{Links: cloneAll(s.links)}, nil
 }
 
 // cloneAll deep-copies ms.

@@ -920,6 +920,309 @@ func (x *ListServicesResponse) GetServices() []*Service {
 	return nil
 }
 
+// Link is the measured quality of the tunnel to one peer: roamd sends it
+// STAMP (RFC 8762) test packets through the tunnel and times the replies.
+type Link struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the peer, as configured.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The peer's WireGuard public key, standard base64 (44 characters).
+	PublicKey string `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// The peer's overlay address the probes are sent to, e.g. "100.64.0.2".
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// Probe profile: "fast", "default" or "metered", or "custom" for an
+	// interval set by hand.
+	Profile string `protobuf:"bytes,4,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Interval between probes, before the random spread added to each.
+	Interval *durationpb.Duration `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	// State of the link: "up" or "down".
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// When the state last changed; unset if it has not changed since roamd
+	// started.
+	Since *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
+	// Transitions from up to down since roamd started.
+	Flaps uint64 `protobuf:"varint,8,opt,name=flaps,proto3" json:"flaps,omitempty"`
+	// State changes since roamd started, up to down and down to up.
+	Transitions uint64 `protobuf:"varint,9,opt,name=transitions,proto3" json:"transitions,omitempty"`
+	// Smoothed round-trip time (SRTT of RFC 6298); unset before the first
+	// reply.
+	Rtt *durationpb.Duration `protobuf:"bytes,10,opt,name=rtt,proto3" json:"rtt,omitempty"`
+	// Round-trip time variation (RTTVAR of RFC 6298); unset before the first
+	// reply.
+	Rttvar *durationpb.Duration `protobuf:"bytes,11,opt,name=rttvar,proto3" json:"rttvar,omitempty"`
+	// Interarrival jitter (RFC 3550, section 6.4.1) of the replies; unset
+	// before the first reply.
+	Jitter *durationpb.Duration `protobuf:"bytes,12,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// Fraction of probes without a reply over the recent window, 0 to 1.
+	Loss float64 `protobuf:"fixed64,13,opt,name=loss,proto3" json:"loss,omitempty"`
+	// Fraction of probes lost on the way to the peer, 0 to 1; known only when
+	// loss_directions is true.
+	LossForward float64 `protobuf:"fixed64,14,opt,name=loss_forward,json=lossForward,proto3" json:"loss_forward,omitempty"`
+	// Fraction of replies lost on the way back from the peer, 0 to 1; known
+	// only when loss_directions is true.
+	LossBackward float64 `protobuf:"fixed64,15,opt,name=loss_backward,json=lossBackward,proto3" json:"loss_backward,omitempty"`
+	// Whether loss_forward and loss_backward are known: the peer's reflector
+	// keeps a sequence counter of its own, from which the two directions are
+	// told apart.
+	LossDirections bool `protobuf:"varint,16,opt,name=loss_directions,json=lossDirections,proto3" json:"loss_directions,omitempty"`
+	// Cost of the link as routing uses it, smoothed: 256 for a perfect link
+	// up to 65535 for a dead one.
+	Cost uint32 `protobuf:"varint,17,opt,name=cost,proto3" json:"cost,omitempty"`
+	// LOCAL_PREF given to routes learned over this tunnel; 0 if none is set.
+	LocalPref uint32 `protobuf:"varint,18,opt,name=local_pref,json=localPref,proto3" json:"local_pref,omitempty"`
+	// Probes sent since roamd started.
+	ProbesSent uint64 `protobuf:"varint,19,opt,name=probes_sent,json=probesSent,proto3" json:"probes_sent,omitempty"`
+	// Replies received since roamd started.
+	Replies uint64 `protobuf:"varint,20,opt,name=replies,proto3" json:"replies,omitempty"`
+	// Probes lost in a row up to now; 0 after a reply.
+	Misses uint32 `protobuf:"varint,21,opt,name=misses,proto3" json:"misses,omitempty"`
+	// Misses in a row that would declare the link down now, chosen from the
+	// measured loss.
+	DownAfter uint32 `protobuf:"varint,22,opt,name=down_after,json=downAfter,proto3" json:"down_after,omitempty"`
+	// How long a link that was down must answer steadily before it is up
+	// again.
+	HoldDown      *durationpb.Duration `protobuf:"bytes,23,opt,name=hold_down,json=holdDown,proto3" json:"hold_down,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Link) Reset() {
+	*x = Link{}
+	mi := &file_roam_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Link) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Link) ProtoMessage() {}
+
+func (x *Link) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Link.ProtoReflect.Descriptor instead.
+func (*Link) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Link) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Link) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *Link) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Link) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *Link) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *Link) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Link) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Link) GetFlaps() uint64 {
+	if x != nil {
+		return x.Flaps
+	}
+	return 0
+}
+
+func (x *Link) GetTransitions() uint64 {
+	if x != nil {
+		return x.Transitions
+	}
+	return 0
+}
+
+func (x *Link) GetRtt() *durationpb.Duration {
+	if x != nil {
+		return x.Rtt
+	}
+	return nil
+}
+
+func (x *Link) GetRttvar() *durationpb.Duration {
+	if x != nil {
+		return x.Rttvar
+	}
+	return nil
+}
+
+func (x *Link) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *Link) GetLoss() float64 {
+	if x != nil {
+		return x.Loss
+	}
+	return 0
+}
+
+func (x *Link) GetLossForward() float64 {
+	if x != nil {
+		return x.LossForward
+	}
+	return 0
+}
+
+func (x *Link) GetLossBackward() float64 {
+	if x != nil {
+		return x.LossBackward
+	}
+	return 0
+}
+
+func (x *Link) GetLossDirections() bool {
+	if x != nil {
+		return x.LossDirections
+	}
+	return false
+}
+
+func (x *Link) GetCost() uint32 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *Link) GetLocalPref() uint32 {
+	if x != nil {
+		return x.LocalPref
+	}
+	return 0
+}
+
+func (x *Link) GetProbesSent() uint64 {
+	if x != nil {
+		return x.ProbesSent
+	}
+	return 0
+}
+
+func (x *Link) GetReplies() uint64 {
+	if x != nil {
+		return x.Replies
+	}
+	return 0
+}
+
+func (x *Link) GetMisses() uint32 {
+	if x != nil {
+		return x.Misses
+	}
+	return 0
+}
+
+func (x *Link) GetDownAfter() uint32 {
+	if x != nil {
+		return x.DownAfter
+	}
+	return 0
+}
+
+func (x *Link) GetHoldDown() *durationpb.Duration {
+	if x != nil {
+		return x.HoldDown
+	}
+	return nil
+}
+
+// ListLinksResponse is the body of GET /v1/links.
+type ListLinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The link to every probed peer.
+	Links         []*Link `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLinksResponse) Reset() {
+	*x = ListLinksResponse{}
+	mi := &file_roam_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLinksResponse) ProtoMessage() {}
+
+func (x *ListLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLinksResponse.ProtoReflect.Descriptor instead.
+func (*ListLinksResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListLinksResponse) GetLinks() []*Link {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 var File_roam_proto protoreflect.FileDescriptor
 
 const file_roam_proto_rawDesc = "" +
@@ -998,7 +1301,38 @@ const file_roam_proto_rawDesc = "" +
 	"\aService\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"D\n" +
 	"\x14ListServicesResponse\x12,\n" +
-	"\bservices\x18\x01 \x03(\v2\x10.roam.v1.ServiceR\bservicesB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
+	"\bservices\x18\x01 \x03(\v2\x10.roam.v1.ServiceR\bservices\"\x99\x06\n" +
+	"\x04Link\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\tR\tpublicKey\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x18\n" +
+	"\aprofile\x18\x04 \x01(\tR\aprofile\x125\n" +
+	"\binterval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x120\n" +
+	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
+	"\x05flaps\x18\b \x01(\x04R\x05flaps\x12 \n" +
+	"\vtransitions\x18\t \x01(\x04R\vtransitions\x12+\n" +
+	"\x03rtt\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x03rtt\x121\n" +
+	"\x06rttvar\x18\v \x01(\v2\x19.google.protobuf.DurationR\x06rttvar\x121\n" +
+	"\x06jitter\x18\f \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x12\x12\n" +
+	"\x04loss\x18\r \x01(\x01R\x04loss\x12!\n" +
+	"\floss_forward\x18\x0e \x01(\x01R\vlossForward\x12#\n" +
+	"\rloss_backward\x18\x0f \x01(\x01R\flossBackward\x12'\n" +
+	"\x0floss_directions\x18\x10 \x01(\bR\x0elossDirections\x12\x12\n" +
+	"\x04cost\x18\x11 \x01(\rR\x04cost\x12\x1d\n" +
+	"\n" +
+	"local_pref\x18\x12 \x01(\rR\tlocalPref\x12\x1f\n" +
+	"\vprobes_sent\x18\x13 \x01(\x04R\n" +
+	"probesSent\x12\x18\n" +
+	"\areplies\x18\x14 \x01(\x04R\areplies\x12\x16\n" +
+	"\x06misses\x18\x15 \x01(\rR\x06misses\x12\x1d\n" +
+	"\n" +
+	"down_after\x18\x16 \x01(\rR\tdownAfter\x126\n" +
+	"\thold_down\x18\x17 \x01(\v2\x19.google.protobuf.DurationR\bholdDown\"8\n" +
+	"\x11ListLinksResponse\x12#\n" +
+	"\x05links\x18\x01 \x03(\v2\r.roam.v1.LinkR\x05linksB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
 
 var (
 	file_roam_proto_rawDescOnce sync.Once
@@ -1012,7 +1346,7 @@ func file_roam_proto_rawDescGZIP() []byte {
 	return file_roam_proto_rawDescData
 }
 
-var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_roam_proto_goTypes = []any{
 	(*Status)(nil),                   // 0: roam.v1.Status
 	(*Peer)(nil),                     // 1: roam.v1.Peer
@@ -1025,26 +1359,35 @@ var file_roam_proto_goTypes = []any{
 	(*ListRoutesResponse)(nil),       // 8: roam.v1.ListRoutesResponse
 	(*Service)(nil),                  // 9: roam.v1.Service
 	(*ListServicesResponse)(nil),     // 10: roam.v1.ListServicesResponse
-	(*durationpb.Duration)(nil),      // 11: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*Link)(nil),                     // 11: roam.v1.Link
+	(*ListLinksResponse)(nil),        // 12: roam.v1.ListLinksResponse
+	(*durationpb.Duration)(nil),      // 13: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
 }
 var file_roam_proto_depIdxs = []int32{
-	11, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
-	12, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
-	12, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
-	11, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
+	13, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
+	14, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
+	14, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
+	13, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
 	1,  // 4: roam.v1.ListPeersResponse.peers:type_name -> roam.v1.Peer
-	11, // 5: roam.v1.BgpNeighbor.uptime:type_name -> google.protobuf.Duration
+	13, // 5: roam.v1.BgpNeighbor.uptime:type_name -> google.protobuf.Duration
 	4,  // 6: roam.v1.ListBgpNeighborsResponse.neighbors:type_name -> roam.v1.BgpNeighbor
 	6,  // 7: roam.v1.ListRoutesResponse.originated:type_name -> roam.v1.Route
 	6,  // 8: roam.v1.ListRoutesResponse.learned:type_name -> roam.v1.Route
 	7,  // 9: roam.v1.ListRoutesResponse.installed:type_name -> roam.v1.InstalledRoute
 	9,  // 10: roam.v1.ListServicesResponse.services:type_name -> roam.v1.Service
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 11: roam.v1.Link.interval:type_name -> google.protobuf.Duration
+	14, // 12: roam.v1.Link.since:type_name -> google.protobuf.Timestamp
+	13, // 13: roam.v1.Link.rtt:type_name -> google.protobuf.Duration
+	13, // 14: roam.v1.Link.rttvar:type_name -> google.protobuf.Duration
+	13, // 15: roam.v1.Link.jitter:type_name -> google.protobuf.Duration
+	13, // 16: roam.v1.Link.hold_down:type_name -> google.protobuf.Duration
+	11, // 17: roam.v1.ListLinksResponse.links:type_name -> roam.v1.Link
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_roam_proto_init() }
@@ -1058,7 +1401,7 @@ func file_roam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_proto_rawDesc), len(file_roam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
