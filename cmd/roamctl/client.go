@@ -60,6 +60,13 @@ func (c *client) peers(ctx context.Context) (*roampb.ListPeersResponse, []byte, 
 	return resp, body, err
 }
 
+// links fetches GET /v1/links; it returns the raw body too.
+func (c *client) links(ctx context.Context) (*roampb.ListLinksResponse, []byte, error) {
+	resp := &roampb.ListLinksResponse{}
+	body, err := c.get(ctx, resp, "links")
+	return resp, body, err
+}
+
 // neighbors fetches GET /v1/bgp/neighbors; it returns the raw body too.
 func (c *client) neighbors(ctx context.Context) (*roampb.ListBgpNeighborsResponse, []byte, error) {
 	resp := &roampb.ListBgpNeighborsResponse{}

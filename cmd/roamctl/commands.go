@@ -32,6 +32,19 @@ func (c *cli) peers(ctx context.Context, cl *client, raw bool) error {
 	return formatPeers(c.stdout, resp.GetPeers(), c.now())
 }
 
+// links prints the probed links to the peers, as a table or as the API's
+// JSON.
+func (c *cli) links(ctx context.Context, cl *client, raw bool) error {
+	resp, body, err := cl.links(ctx)
+	if err != nil {
+		return err
+	}
+	if raw {
+		return writeRaw(c.stdout, body)
+	}
+	return formatLinks(c.stdout, resp.GetLinks(), c.now())
+}
+
 // keygen prints a new private key and its public key, one a line.
 func (c *cli) keygen() error {
 	key, err := wgtypes.GeneratePrivateKey()

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -60,6 +62,41 @@ func TestShortKey(t *testing.T) {
 	} {
 		if got := shortKey(tc.in); got != tc.want {
 			t.Errorf("shortKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestMilliseconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    *durationpb.Duration
+		want string
+	}{
+		{nil, "-"},
+		{durationpb.New(0), "0.0ms"},
+		{durationpb.New(49 * time.Microsecond), "0.0ms"},
+		{durationpb.New(50 * time.Microsecond), "0.1ms"},
+		{durationpb.New(12345 * time.Microsecond), "12.3ms"},
+		{durationpb.New(1500 * time.Millisecond), "1500.0ms"},
+	} {
+		if got := milliseconds(tc.d); got != tc.want {
+			t.Errorf("milliseconds(%v) = %q, want %q", tc.d.AsDuration(), got, tc.want)
+		}
+	}
+}
+
+func TestPercent(t *testing.T) {
+	for _, tc := range []struct {
+		f    float64
+		want string
+	}{
+		{0, "0.0%"},
+		{0.0004, "0.0%"},
+		{0.015, "1.5%"},
+		{0.2, "20.0%"},
+		{1, "100.0%"},
+	} {
+		if got := percent(tc.f); got != tc.want {
+			t.Errorf("percent(%v) = %q, want %q", tc.f, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,5 @@
-// Command roamctl shows the state of the local roamd through its REST API,
+// Command roamctl shows the state of the local roamd through its REST API
+// (its peers, the quality of its tunnels, its BGP sessions and routes),
 // changes its BGP service prefixes and generates WireGuard keys.
 //
 //	roamctl [--api URL] [--token-file FILE] [-o table|json] COMMAND [ARGS]
@@ -26,6 +27,9 @@ const usage = `usage: roamctl [--api URL] [--token-file FILE] [-o table|json] CO
 commands:
   status              this node: name, role, public key, overlay addresses, tunnel device
   peers               WireGuard peers: endpoint, last handshake, traffic, allowed IPs
+  links               tunnel quality to each peer, from roamd's probes: state and for how
+                      long, RTT, RTT variation, jitter, loss (round trip, and forward and
+                      backward when the peer counts them), cost, local pref, flaps
   neighbors           BGP sessions: address, kind (roam or external), AS, state, uptime,
                       routes received, accepted and advertised
   routes              BGP routes, originated and learned (* best path, S stale: kept
@@ -114,7 +118,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	// Each command takes its flags anywhere after its name.
 	sub := newFlagSet(cmd)
 	switch cmd {
-	case "status", "peers", "neighbors", "routes", "service":
+	case "status", "peers", "links", "neighbors", "routes", "service":
 		sub.StringVar(&opts.output, "o", opts.output, "")
 	case "keygen":
 	default:
@@ -148,6 +152,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.status(ctx, cl, raw)
 	case "peers":
 		return c.peers(ctx, cl, raw)
+	case "links":
+		return c.links(ctx, cl, raw)
 	case "neighbors":
 		return c.neighbors(ctx, cl, raw)
 	default:
