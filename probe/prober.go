@@ -81,7 +81,7 @@ type Prober struct {
 
 	// mu guards the fields below it.
 	mu       sync.Mutex
-	targets  []Target                     // wanted, as SetTargets gave them
+	targets  []Target                          // wanted, as SetTargets gave them
 	sessions map[netip.AddrPort]*senderSession // running, by target address
 }
 
