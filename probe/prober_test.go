@@ -210,6 +210,13 @@ func TestProberDegradeAndImprove(t *testing.T) {
 		if l.State != Up || l.Cost != PerfectCost+DefaultCostParams.MaxRTTPenalty {
 			t.Fatalf("2 s at 200 ms RTT: %s cost %d (rtt %v), want up, %d", l.State, l.Cost, l.RTT.SRTT, PerfectCost+DefaultCostParams.MaxRTTPenalty)
 		}
+		synctest.Wait()
+		r.mu.Lock()
+		last := r.changes[len(r.changes)-1]
+		r.mu.Unlock()
+		if last.Cost != l.Cost || last.State != Up {
+			t.Errorf("OnChange last told %s cost %d, want up and the new cost %d", last.State, last.Cost, l.Cost)
+		}
 		r.net.set(peerB, func(p *memPath) { p.oneWay = 5 * time.Millisecond })
 		time.Sleep(time.Second)
 		if l := r.link(peerB); l.Cost != PerfectCost+DefaultCostParams.MaxRTTPenalty || l.Instant >= l.Cost {

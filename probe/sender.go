@@ -38,7 +38,8 @@ type senderSession struct {
 	dir      Directions
 	stateful bool // the reflector showed its own sequence counter
 	smooth   Smoothed
-	link     Link // the figures, published by publish
+	link     Link // the figures, published by update
+	told     Link // what OnChange was last given
 
 	mu   sync.Mutex
 	snap Link
@@ -64,7 +65,7 @@ func newSenderSession(t Target, p *Prober, rng *rand.Rand) *senderSession {
 		dir:     NewDirections(t.Config.Window),
 	}
 	s.link = Link{Target: t, State: Down, Cost: InfiniteCost, Instant: InfiniteCost}
-	s.snap = s.link
+	s.snap, s.told = s.link, s.link
 	return s
 }
 
@@ -208,7 +209,8 @@ func (s *senderSession) update(r Ready) {
 	s.mu.Lock()
 	s.snap = *l
 	s.mu.Unlock()
-	if s.p.cfg.OnChange != nil && (r.Changed || l.Cost != before.Cost) {
+	if s.p.cfg.OnChange != nil && (l.State != s.told.State || l.Cost != s.told.Cost) {
+		s.told = *l
 		s.p.cfg.OnChange(*l)
 	}
 }
