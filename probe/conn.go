@@ -16,6 +16,33 @@ type PacketConn interface {
 	Close() error
 }
 
+// batchConn is a PacketConn that also reads and writes many datagrams per
+// system call (recvmmsg and sendmmsg on Linux). The Prober and the
+// Reflector use it when their socket has it, found by a type assertion, and
+// ReadFrom and WriteTo otherwise. One goroutine at a time may call
+// ReadBatches, and one WriteBatch.
+type batchConn interface {
+	PacketConn
+	// ReadBatches reads datagrams into ms, as many at a time as are queued
+	// (up to len(ms)), and calls f with each batch, until the socket is
+	// closed or fails; it returns why. A datagram longer than its message's
+	// Buf is truncated. f may call WriteBatch.
+	ReadBatches(ms []message, f func([]message)) error
+	// WriteBatch sends ms in order and returns how many were sent; when
+	// that is fewer than len(ms) and err is not nil, err is about ms[n].
+	WriteBatch(ms []message) (int, error)
+}
+
+// message is one datagram of a batch.
+type message struct {
+	// Buf is the datagram to write, or the buffer to read into.
+	Buf []byte
+	// N is the length of the datagram read into Buf.
+	N int
+	// Addr is where to send it, or where it came from.
+	Addr netip.AddrPort
+}
+
 // udpConn adapts *net.UDPConn to PacketConn.
 type udpConn struct{ c *net.UDPConn }
 
@@ -41,5 +68,5 @@ func listenUDP(ctx context.Context, local netip.AddrPort) (PacketConn, netip.Add
 		return nil, netip.AddrPort{}, fmt.Errorf("probe: listen on %s: %w", local, err)
 	}
 	c := pc.(*net.UDPConn)
-	return udpConn{c}, c.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+	return wrapUDP(c), c.LocalAddr().(*net.UDPAddr).AddrPort(), nil
 }

@@ -27,9 +27,9 @@ type ProberConfig struct {
 	// DefaultCostParams.
 	Cost CostParams
 	// OnChange, when set, is called with a target's Link each time its
-	// State or its Cost changes. It is called from the Prober's goroutines,
-	// never with a lock held, one call at a time per target; it should
-	// return quickly.
+	// State or its Cost changes. It is called from the goroutine of Run
+	// that probes every target, never with a lock held, one call at a
+	// time; it should return quickly.
 	OnChange func(Link)
 	// Seed seeds the send jitter and session identifiers; 0 draws a random
 	// seed (tests set it to replay a run).
@@ -59,7 +59,7 @@ type ProberStats struct {
 	// Foreign counts replies from no target, or for another session (an
 	// old SSID, another sender's).
 	Foreign uint64
-	// Overrun counts replies dropped because their target was still busy
+	// Overrun counts replies dropped because the Prober was still busy
 	// with earlier ones.
 	Overrun uint64
 	// SendErrors counts probes the socket refused; they count as lost.
@@ -69,8 +69,10 @@ type ProberStats struct {
 // Prober is a STAMP Session-Sender (RFC 8762, unauthenticated) for every
 // target: it sends each a probe per interval, jittered 0-25 % as BFD does,
 // matches the replies, and keeps per target the figures, a Machine's up/down
-// state and a cost (see Link). All targets share one socket; a goroutine per
-// target owns its state.
+// state and a cost (see Link). All targets share one socket. One goroutine
+// owns every target's state: it sends the probes due together in one batch
+// and takes the replies from a read loop in batches (one system call each
+// way per batch on Linux).
 type Prober struct {
 	cfg     ProberConfig
 	log     *slog.Logger
@@ -185,23 +187,11 @@ func (p *Prober) Run(ctx context.Context) error {
 	}
 	rng := rand.New(rand.NewPCG(p.cfg.Seed, p.cfg.Seed>>1|1))
 	run, cancel := context.WithCancel(ctx)
+	sc := newScheduler(p, conn, rng)
 	var wg sync.WaitGroup
 	readErr := make(chan error, 1)
-	wg.Go(func() { readErr <- p.read(run, conn) })
-	stops := make(map[netip.AddrPort]context.CancelFunc)
-	p.sync(run, &wg, conn, rng, stops)
-	var err error
-loop:
-	for {
-		select {
-		case <-run.Done():
-			break loop
-		case <-p.kick:
-			p.sync(run, &wg, conn, rng, stops)
-		case err = <-readErr:
-			break loop
-		}
-	}
+	wg.Go(func() { readErr <- p.read(run, conn, sc.in) })
+	err := sc.run(run, readErr)
 	cancel()
 	conn.Close()
 	wg.Wait()
@@ -214,66 +204,49 @@ loop:
 	return err
 }
 
-// sync starts and stops sessions to match the targets. stops holds the
-// cancel functions of the running sessions; only Run's loop uses it.
-func (p *Prober) sync(ctx context.Context, wg *sync.WaitGroup, conn PacketConn, rng *rand.Rand, stops map[netip.AddrPort]context.CancelFunc) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	want := make(map[netip.AddrPort]Target, len(p.targets))
-	for _, t := range p.targets {
-		want[t.Addr] = t
-	}
-	for addr, s := range p.sessions {
-		if t, ok := want[addr]; ok && t == s.target {
-			continue
+// read queues the replies for the scheduler until the socket closes.
+func (p *Prober) read(ctx context.Context, conn PacketConn, in *inbox) error {
+	var err error
+	if bc, ok := conn.(batchConn); ok {
+		ms := make([]message, maxBatch)
+		bufs := make([]byte, maxBatch*batchBuf)
+		for i := range ms {
+			ms[i].Buf = bufs[i*batchBuf : (i+1)*batchBuf : (i+1)*batchBuf]
 		}
-		stops[addr]()
-		delete(stops, addr)
-		delete(p.sessions, addr)
-	}
-	for _, t := range p.targets {
-		if p.sessions[t.Addr] != nil {
-			continue
+		rs := make([]reply, 0, maxBatch)
+		err = bc.ReadBatches(ms, func(ms []message) { rs = p.queue(in, rs[:0], ms, time.Now()) })
+	} else {
+		ms := []message{{Buf: make([]byte, maxDatagram)}}
+		rs := make([]reply, 0, 1)
+		for err == nil {
+			ms[0].N, ms[0].Addr, err = conn.ReadFrom(ms[0].Buf)
+			if err == nil {
+				rs = p.queue(in, rs[:0], ms, time.Now())
+			}
 		}
-		s := newSenderSession(t, p, rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())))
-		sctx, stop := context.WithCancel(ctx)
-		p.sessions[t.Addr] = s
-		stops[t.Addr] = stop
-		wg.Go(func() { s.run(sctx, conn) })
 	}
+	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("probe: prober: read: %w", err)
 }
 
-// read hands every reply to its target's session until the socket closes.
-func (p *Prober) read(ctx context.Context, conn PacketConn) error {
-	buf := make([]byte, maxDatagram)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		at := time.Now()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("probe: prober: read: %w", err)
-		}
-		rp, err := ParseReflectorPacket(buf[:n])
+// queue parses the datagrams ms, read at at, and queues the replies among
+// them for the scheduler, using rs as its buffer.
+func (p *Prober) queue(in *inbox, rs []reply, ms []message, at time.Time) []reply {
+	for _, m := range ms {
+		rp, err := ParseReflectorPacket(m.Buf[:m.N])
 		if err != nil {
 			p.malformed.Add(1)
-			p.log.Debug("dropped: malformed", "from", from, "err", err)
+			p.log.Debug("dropped: malformed", "from", m.Addr, "err", err)
 			continue
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		p.mu.Lock()
-		s := p.sessions[from]
-		p.mu.Unlock()
-		if s == nil {
-			p.foreign.Add(1)
-			p.log.Debug("dropped: no such target", "from", from)
-			continue
-		}
-		select {
-		case s.replies <- reply{rp, at}:
-		default:
-			p.overrun.Add(1)
+		rs = append(rs, reply{from: netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port()), pkt: rp, at: at})
+	}
+	if len(rs) > 0 {
+		if dropped := in.put(rs); dropped > 0 {
+			p.overrun.Add(uint64(dropped))
 		}
 	}
+	return rs
 }

@@ -88,8 +88,9 @@ const (
 	// which a sender reads as a reflector restart.
 	maxSessions = 4096
 	sessionIdle = time.Minute
-	// maxDatagram is the largest datagram read whole; a longer one is
-	// truncated, which loses only TLVs this reflector ignores.
+	// maxDatagram is the largest datagram read whole without batches (a
+	// batch reads batchBuf octets of each); a longer one is truncated,
+	// which loses only TLVs this reflector ignores.
 	maxDatagram = 2048
 	// unknownTTL is the Ses-Sender TTL sent: the received TTL is not read.
 	unknownTTL = 255
@@ -152,8 +153,9 @@ func (r *Reflector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("probe: reflector: listen on %s: %w", r.cfg.Addr, err)
 	}
-	conn := pc.(*net.UDPConn)
-	r.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	uc := pc.(*net.UDPConn)
+	r.local = uc.LocalAddr().(*net.UDPAddr).AddrPort()
+	conn := wrapUDP(uc)
 	close(r.ready)
 	r.log.Info("reflecting", "addr", r.local)
 
@@ -177,40 +179,105 @@ func (r *Reflector) Run(ctx context.Context) error {
 }
 
 // serve reads and answers until the socket is closed or fails.
-func (r *Reflector) serve(conn *net.UDPConn) error {
+func (r *Reflector) serve(conn PacketConn) error {
+	if bc, ok := conn.(batchConn); ok {
+		return r.serveBatches(bc)
+	}
 	buf := make([]byte, maxDatagram)
 	out := make([]byte, 0, PacketLen)
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFrom(buf)
 		t2 := time.Now()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("probe: reflector: read on %s: %w", r.local, err)
+			return r.readError(err)
 		}
 		r.received.Add(1)
-		if foreignSource(from) {
-			r.foreign.Add(1)
-			r.log.Debug("dropped: foreign source", "from", from)
+		var ok bool
+		if out, ok = r.reply(out[:0], buf[:n], from, t2); !ok {
 			continue
 		}
-		out, err = r.answer(out[:0], buf[:n], from, t2)
-		if err != nil {
-			r.malformed.Add(1)
-			r.log.Debug("dropped: malformed", "from", from, "err", err)
-			continue
-		}
-		if _, err := conn.WriteToUDPAddrPort(out, from); err != nil {
+		if _, err := conn.WriteTo(out, from); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			r.sendErrors.Add(1)
-			r.log.Debug("reply not sent", "to", from, "err", err)
+			r.sendError(from, err)
 			continue
 		}
 		r.reflected.Add(1)
 	}
+}
+
+// reflectBatch is the most test packets a Reflector reads, and replies it
+// sends, in one system call.
+const reflectBatch = 8
+
+// serveBatches is serve with a batch of datagrams per system call.
+func (r *Reflector) serveBatches(conn batchConn) error {
+	in := make([]message, reflectBatch)
+	out := make([]message, reflectBatch)
+	inBufs := make([]byte, reflectBatch*batchBuf)
+	outBufs := make([]byte, reflectBatch*PacketLen)
+	for i := range in {
+		in[i].Buf = inBufs[i*batchBuf : (i+1)*batchBuf : (i+1)*batchBuf]
+		out[i].Buf = outBufs[i*PacketLen : i*PacketLen : (i+1)*PacketLen]
+	}
+	err := conn.ReadBatches(in, func(in []message) {
+		t2 := time.Now()
+		r.received.Add(uint64(len(in)))
+		k := 0
+		for _, m := range in {
+			b, ok := r.reply(out[k].Buf[:0], m.Buf[:m.N], m.Addr, t2)
+			if ok {
+				out[k].Buf, out[k].Addr = b, m.Addr
+				k++
+			}
+		}
+		sent := 0
+		for i := 0; i < k; {
+			n, err := conn.WriteBatch(out[i:k])
+			i += n
+			sent += n
+			if i < k {
+				if errors.Is(err, net.ErrClosed) {
+					break // and ReadBatches returns
+				}
+				r.sendError(out[i].Addr, err)
+				i++
+			}
+		}
+		r.reflected.Add(uint64(sent))
+	})
+	return r.readError(err)
+}
+
+// reply appends to out the reply to the datagram b that came from from at
+// t2, or counts why there is none.
+func (r *Reflector) reply(out, b []byte, from netip.AddrPort, t2 time.Time) ([]byte, bool) {
+	if foreignSource(from) {
+		r.foreign.Add(1)
+		r.log.Debug("dropped: foreign source", "from", from)
+		return out, false
+	}
+	out, err := r.answer(out, b, from, t2)
+	if err != nil {
+		r.malformed.Add(1)
+		r.log.Debug("dropped: malformed", "from", from, "err", err)
+		return out, false
+	}
+	return out, true
+}
+
+// readError is what serve returns when reading failed with err.
+func (r *Reflector) readError(err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("probe: reflector: read on %s: %w", r.local, err)
+}
+
+func (r *Reflector) sendError(to netip.AddrPort, err error) {
+	r.sendErrors.Add(1)
+	r.log.Debug("reply not sent", "to", to, "err", err)
 }
 
 // answer appends to out the reply to the test packet b that came from from

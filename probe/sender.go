@@ -1,8 +1,8 @@
 package probe
 
 import (
-	"context"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -17,17 +17,22 @@ const costHold = 2 * time.Second
 var senderErrorEstimate = NewErrorEstimate(false, false, time.Millisecond)
 
 type reply struct {
-	pkt ReflectorPacket
-	at  time.Time // T4
+	from netip.AddrPort // the source, unmapped
+	pkt  ReflectorPacket
+	at   time.Time // T4
 }
 
-// senderSession probes one target. Its goroutine (run) owns every field but the
-// snapshot, which it publishes under mu.
+// senderSession probes one target. The scheduler's goroutine owns every
+// field but the snapshot, which it publishes under mu.
 type senderSession struct {
-	target  Target
-	p       *Prober
-	rng     *rand.Rand
-	replies chan reply
+	target Target
+	p      *Prober
+	rng    *rand.Rand
+
+	nextSend time.Time // when the next probe is due
+	timer    time.Time // the Machine's Ready.Timer; zero: none
+	sendIdx  int       // in the scheduler's sendHeap
+	timerIdx int       // in its timerHeap; -1: not there
 
 	m        *Machine
 	ssid     uint16
@@ -56,13 +61,14 @@ func newSenderSession(t Target, p *Prober, rng *rand.Rand) *senderSession {
 		panic(err) // SetTargets validated the config
 	}
 	s := &senderSession{
-		target:  t,
-		p:       p,
-		rng:     rng,
-		replies: make(chan reply, 16),
-		m:       m,
-		ssid:    uint16(rng.IntN(1<<16-1)) + 1,
-		dir:     NewDirections(t.Config.Window),
+		target:   t,
+		p:        p,
+		rng:      rng,
+		sendIdx:  -1,
+		timerIdx: -1,
+		m:        m,
+		ssid:     uint16(rng.IntN(1<<16-1)) + 1,
+		dir:      NewDirections(t.Config.Window),
 	}
 	s.link = Link{Target: t, State: Down, Cost: InfiniteCost, Instant: InfiniteCost}
 	s.snap, s.told = s.link, s.link
@@ -75,54 +81,24 @@ func (s *senderSession) snapshot() Link {
 	return s.snap
 }
 
-// run sends probes and steps the Machine until ctx is cancelled. The first
-// probe goes out after a random part of an interval, so targets added
-// together do not probe in step.
-func (s *senderSession) run(ctx context.Context, conn PacketConn) {
-	interval := s.target.Config.Interval
-	send := time.NewTimer(time.Duration(s.rng.Int64N(int64(interval))))
-	defer send.Stop()
-	expire := time.NewTimer(time.Hour)
-	expire.Stop()
-	defer expire.Stop()
-	buf := make([]byte, 0, PacketLen)
-	for {
-		var r Ready
-		select {
-		case <-ctx.Done():
-			return
-		case <-send.C:
-			r = s.send(conn, &buf)
-			send.Reset(NextSend(interval, s.rng))
-		case rp := <-s.replies:
-			r = s.receive(rp)
-		case <-expire.C:
-			r = s.m.Step(Event{Kind: EventTimer, At: time.Now()})
-		}
-		expire.Stop()
-		if !r.Timer.IsZero() {
-			expire.Reset(time.Until(r.Timer))
-		}
-		s.update(r)
-	}
-}
-
-// send sends the next probe and steps the Machine with it.
-func (s *senderSession) send(conn PacketConn, buf *[]byte) Ready {
+// send appends the next probe, sent at at, to buf and steps the Machine
+// with it. The caller writes the probe to the target.
+func (s *senderSession) send(buf []byte, at time.Time) ([]byte, Ready) {
 	seq := s.seq
 	s.seq++
-	at := time.Now()
 	pkt := SenderPacket{Seq: seq, Timestamp: NTPTimestamp(at), ErrorEstimate: senderErrorEstimate, SSID: s.ssid}
-	*buf, _ = pkt.AppendBinary((*buf)[:0])
-	if _, err := conn.WriteTo(*buf, s.target.Addr); err != nil {
-		s.p.sendErrors.Add(1)
-		s.p.log.Debug("probe not sent", "peer", s.target.Name, "to", s.target.Addr, "err", err)
-	}
+	buf, _ = pkt.AppendBinary(buf)
 	s.sentAt[seq%64] = sentProbe{seq, at}
 	s.link.Sent++
 	r := s.m.Step(Event{Kind: EventSent, At: at, Seq: seq})
 	s.roundCost(r)
-	return r
+	return buf, r
+}
+
+// sendError counts a probe the socket refused; it counts as lost.
+func (s *senderSession) sendError(err error) {
+	s.p.sendErrors.Add(1)
+	s.p.log.Debug("probe not sent", "peer", s.target.Name, "to", s.target.Addr, "err", err)
 }
 
 // receive steps the Machine with a reply and, when it answered an

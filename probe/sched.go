@@ -1,0 +1,322 @@
+package probe
+
+import (
+	"container/heap"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+const (
+	// sendSlot: when the scheduler wakes for the earliest due probe, it
+	// also sends every probe due within sendSlot after it, in one batch. A
+	// probe therefore leaves up to sendSlot early, never late: the time
+	// between two probes of a target is 75-100 % of its interval (the
+	// jitter), minus up to sendSlot.
+	sendSlot = 2 * time.Millisecond
+	// maxBatch is the most datagrams read or written in one system call.
+	maxBatch = 64
+	// batchBuf is the buffer for one datagram of a batch read (Prober and
+	// Reflector): only a test packet's first PacketLen octets are read
+	// whole, what follows (TLVs, which are ignored) is cut off.
+	batchBuf = 64
+	// maxPending is how many replies the read loop may have queued for the
+	// scheduler; beyond that it drops them and counts them as Overrun.
+	maxPending = 8192
+)
+
+// scheduler sends every target's probes and steps its Machine: the one
+// goroutine that owns the sessions (Run's). Probes due and Machine timers
+// are kept in two heaps, so one timer wakes it for all targets, and replies
+// come from the read loop in batches.
+type scheduler struct {
+	p     *Prober
+	conn  PacketConn
+	batch batchConn // conn's batches; nil when it has none
+	rng   *rand.Rand
+
+	sends  sendHeap  // every session, by nextSend
+	timers timerHeap // sessions with a Machine timer, by timer
+	timer  *time.Timer
+	armed  time.Time // when timer fires; zero: stopped
+
+	in    *inbox
+	spare []reply // the inbox's other buffer
+
+	one  []byte           // the probe to write, without batches
+	out  []message        // probes to write in one batch
+	outS []*senderSession // whose each is
+}
+
+// inbox is the replies the read loop has read and the scheduler has not
+// yet taken. The read loop appends and signals ready; the scheduler swaps
+// the slice for an empty one, so neither allocates once they have grown.
+type inbox struct {
+	ready chan struct{} // 1-buffered: replies are waiting
+
+	// mu guards rs.
+	mu sync.Mutex
+	rs []reply
+}
+
+// put queues rs and reports how many it dropped for want of room.
+func (in *inbox) put(rs []reply) (dropped int) {
+	in.mu.Lock()
+	room := maxPending - len(in.rs)
+	if len(rs) > room {
+		dropped, rs = len(rs)-room, rs[:room]
+	}
+	in.rs = append(in.rs, rs...)
+	in.mu.Unlock()
+	select {
+	case in.ready <- struct{}{}:
+	default:
+	}
+	return dropped
+}
+
+// take returns the queued replies and keeps spare (emptied) as the next
+// buffer.
+func (in *inbox) take(spare []reply) []reply {
+	clear(spare)
+	in.mu.Lock()
+	rs := in.rs
+	in.rs = spare[:0]
+	in.mu.Unlock()
+	return rs
+}
+
+func newScheduler(p *Prober, conn PacketConn, rng *rand.Rand) *scheduler {
+	sc := &scheduler{
+		p:     p,
+		conn:  conn,
+		rng:   rng,
+		timer: time.NewTimer(time.Hour),
+		in:    &inbox{ready: make(chan struct{}, 1)},
+		one:   make([]byte, 0, PacketLen),
+	}
+	sc.timer.Stop()
+	if bc, ok := conn.(batchConn); ok {
+		sc.batch = bc
+		bufs := make([]byte, maxBatch*PacketLen)
+		sc.out = make([]message, 0, maxBatch)
+		for i := range maxBatch {
+			sc.out = append(sc.out, message{Buf: bufs[i*PacketLen : i*PacketLen : (i+1)*PacketLen]})
+		}
+		sc.out = sc.out[:0]
+		sc.outS = make([]*senderSession, 0, maxBatch)
+	}
+	return sc
+}
+
+// run probes until ctx is cancelled (nil) or the read loop fails (its
+// error).
+func (sc *scheduler) run(ctx context.Context, readErr <-chan error) error {
+	defer sc.timer.Stop()
+	sc.sync()
+	for {
+		sc.arm()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sc.p.kick:
+			sc.sync()
+		case err := <-readErr:
+			return err
+		case <-sc.in.ready:
+			sc.receive()
+		case <-sc.timer.C:
+			sc.armed = time.Time{}
+			sc.due(time.Now())
+		}
+	}
+}
+
+// arm sets the timer for the earliest probe or Machine timer due.
+func (sc *scheduler) arm() {
+	var next time.Time
+	if len(sc.sends) > 0 {
+		next = sc.sends[0].nextSend
+	}
+	if len(sc.timers) > 0 && (next.IsZero() || sc.timers[0].timer.Before(next)) {
+		next = sc.timers[0].timer
+	}
+	switch {
+	case next.IsZero():
+		if !sc.armed.IsZero() {
+			sc.timer.Stop()
+			sc.armed = time.Time{}
+		}
+	case !next.Equal(sc.armed):
+		sc.timer.Reset(time.Until(next))
+		sc.armed = next
+	}
+}
+
+// due steps the Machines whose timer is due at now and sends the probes
+// due within sendSlot.
+func (sc *scheduler) due(now time.Time) {
+	for len(sc.timers) > 0 && !sc.timers[0].timer.After(now) {
+		s := sc.timers[0]
+		sc.stepped(s, s.m.Step(Event{Kind: EventTimer, At: now}))
+	}
+	horizon := now.Add(sendSlot)
+	for len(sc.sends) > 0 && !sc.sends[0].nextSend.After(horizon) {
+		s := sc.sends[0]
+		at := time.Now()
+		r := sc.send(s, at)
+		s.nextSend = at.Add(NextSend(s.target.Config.Interval, s.rng))
+		heap.Fix(&sc.sends, s.sendIdx)
+		sc.stepped(s, r)
+	}
+	sc.flush()
+}
+
+// send sends s's next probe at at, or queues it for the batch.
+func (sc *scheduler) send(s *senderSession, at time.Time) Ready {
+	if sc.batch == nil {
+		b, r := s.send(sc.one[:0], at)
+		sc.one = b
+		if _, err := sc.conn.WriteTo(b, s.target.Addr); err != nil {
+			s.sendError(err)
+		}
+		return r
+	}
+	if len(sc.out) == cap(sc.out) {
+		sc.flush()
+	}
+	i := len(sc.out)
+	sc.out = sc.out[:i+1]
+	b, r := s.send(sc.out[i].Buf[:0], at)
+	sc.out[i].Buf, sc.out[i].Addr = b, s.target.Addr
+	sc.outS = append(sc.outS, s)
+	return r
+}
+
+// flush writes the queued probes.
+func (sc *scheduler) flush() {
+	for i := 0; i < len(sc.out); {
+		n, err := sc.batch.WriteBatch(sc.out[i:])
+		i += n
+		if i < len(sc.out) {
+			// sc.out[i] was refused (or, without an error, nothing was
+			// sent: give up on it rather than spin).
+			sc.outS[i].sendError(err)
+			i++
+		}
+	}
+	sc.out = sc.out[:0]
+	clear(sc.outS)
+	sc.outS = sc.outS[:0]
+}
+
+// receive steps the sessions with the replies in the inbox.
+func (sc *scheduler) receive() {
+	rs := sc.in.take(sc.spare)
+	sc.spare = rs
+	for _, rp := range rs {
+		s := sc.p.sessions[rp.from] // this goroutine is the only writer
+		if s == nil {
+			sc.p.foreign.Add(1)
+			sc.p.log.Debug("dropped: no such target", "from", rp.from)
+			continue
+		}
+		sc.stepped(s, s.receive(rp))
+	}
+}
+
+// stepped takes a Step's result: the Machine's timer and the Link.
+func (sc *scheduler) stepped(s *senderSession, r Ready) {
+	s.timer = r.Timer
+	switch {
+	case r.Timer.IsZero() && s.timerIdx >= 0:
+		heap.Remove(&sc.timers, s.timerIdx)
+	case r.Timer.IsZero():
+	case s.timerIdx >= 0:
+		heap.Fix(&sc.timers, s.timerIdx)
+	default:
+		heap.Push(&sc.timers, s)
+	}
+	s.update(r)
+}
+
+// sync starts and stops sessions to match the targets. The first probe of
+// a new session goes out after a random part of an interval, so targets
+// added together do not probe in step.
+func (sc *scheduler) sync() {
+	p := sc.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := make(map[netip.AddrPort]Target, len(p.targets))
+	for _, t := range p.targets {
+		want[t.Addr] = t
+	}
+	for addr, s := range p.sessions {
+		if t, ok := want[addr]; ok && t == s.target {
+			continue
+		}
+		heap.Remove(&sc.sends, s.sendIdx)
+		if s.timerIdx >= 0 {
+			heap.Remove(&sc.timers, s.timerIdx)
+		}
+		delete(p.sessions, addr)
+	}
+	now := time.Now()
+	for _, t := range p.targets {
+		if p.sessions[t.Addr] != nil {
+			continue
+		}
+		s := newSenderSession(t, p, rand.New(rand.NewPCG(sc.rng.Uint64(), sc.rng.Uint64())))
+		s.nextSend = now.Add(time.Duration(s.rng.Int64N(int64(t.Config.Interval))))
+		heap.Push(&sc.sends, s)
+		p.sessions[t.Addr] = s
+	}
+}
+
+// sendHeap orders sessions by their next probe.
+type sendHeap []*senderSession
+
+func (h sendHeap) Len() int           { return len(h) }
+func (h sendHeap) Less(i, j int) bool { return h[i].nextSend.Before(h[j].nextSend) }
+func (h sendHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].sendIdx, h[j].sendIdx = i, j
+}
+func (h *sendHeap) Push(x any) {
+	s := x.(*senderSession)
+	s.sendIdx = len(*h)
+	*h = append(*h, s)
+}
+func (h *sendHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.sendIdx = -1
+	return s
+}
+
+// timerHeap orders sessions by their Machine's timer.
+type timerHeap []*senderSession
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].timer.Before(h[j].timer) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].timerIdx, h[j].timerIdx = i, j
+}
+func (h *timerHeap) Push(x any) {
+	s := x.(*senderSession)
+	s.timerIdx = len(*h)
+	*h = append(*h, s)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.timerIdx = -1
+	return s
+}
