@@ -46,6 +46,7 @@ test: deps build
 
 demo: deps build
 	ROAMLAB='$(ROAMLAB)' bash testbed/demo.sh
+	ROAMLAB='$(ROAMLAB)' bash testbed/demo-quality.sh
 
 bench: build
 	ROAMLAB_BIN='$(ROAMLAB)' $(GO) test -run '^$$' -bench . -benchtime 1x ./...
