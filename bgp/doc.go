@@ -16,6 +16,12 @@
 // changes the neighbours of a running speaker; sessions with neighbours that
 // did not change are kept.
 //
+// SetQuality applies what probes measured of the tunnel to a roam
+// neighbour: routes from it get a local-pref and routes to it a MED that
+// follow the link cost (through quality policies evaluated before the roam
+// policies), and a tunnel that is down shuts the session and drops its
+// routes at once.
+//
 // Graceful restart (RFC 4724) is on by default: Run ends its sessions by
 // closing their TCP connections without a NOTIFICATION, so neighbours keep
 // this node's routes while roamd restarts, and a speaker made with

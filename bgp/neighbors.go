@@ -18,7 +18,9 @@ type NeighborState struct {
 	Kind        NeighborKind
 	Description string
 	// State is the FSM state in lower case: "idle", "connect", "active",
-	// "opensent", "openconfirm" or "established".
+	// "opensent", "openconfirm" or "established"; "idle (admin down)" when
+	// the session is shut on purpose (SetQuality with Down, or `gobgp
+	// neighbor ADDR disable`) and stays down until enabled.
 	State string
 	// Uptime is how long the session has been established; 0 when it is not.
 	Uptime time.Duration
@@ -42,6 +44,9 @@ func neighborFromPeer(p *api.Peer, now time.Time) NeighborState {
 	}
 	if st := p.GetState(); st != nil {
 		n.State = strings.ToLower(st.SessionState.String())
+		if n.State == "idle" && st.AdminState == api.PeerState_DOWN {
+			n.State = "idle (admin down)"
+		}
 		if st.PeerAsn != 0 {
 			n.ASN = st.PeerAsn
 		}

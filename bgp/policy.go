@@ -305,7 +305,8 @@ func (ps *policySpec) exportPolicy(name string) *api.Policy {
 }
 
 // installPolicies sets up the defined sets (the neighbour sets with
-// members) and the global import and export policies with REJECT defaults.
+// members) and the global import and export policies with REJECT defaults,
+// each after its quality policy (without statements until SetQuality).
 // It must run after StartBgp (which resets GoBGP's routing policy) and
 // before the first AddPeer (GoBGP's default global export is ACCEPT).
 func installPolicies(ctx context.Context, s *server.BgpServer, ps *policySpec, members map[neighborGroup][]string) error {
@@ -319,6 +320,9 @@ func installPolicies(ctx context.Context, s *server.BgpServer, ps *policySpec, m
 		if err := s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: d}); err != nil {
 			return fmt.Errorf("bgp: add defined set %s: %w", d.Name, err)
 		}
+	}
+	if err := installQualityPolicies(ctx, s); err != nil {
+		return err
 	}
 	ps.groups = groupsOf(members)
 	for _, dir := range policyDirections {
@@ -347,9 +351,11 @@ func (ps *policySpec) policy(dir api.PolicyDirection, name string) *api.Policy {
 	return ps.exportPolicy(name)
 }
 
-// assignPolicy adds p and makes it the global policy of direction dir, in
-// place of any other, with a REJECT default. GoBGP replaces the assignment
-// in one step: no route is evaluated without a policy in between.
+// assignPolicy adds p and makes the quality policy of direction dir, then
+// p, the global policies of that direction, in place of any others, with a
+// REJECT default. GoBGP evaluates them in order, the next when one ends
+// without a route action, and replaces the assignment in one step: no
+// route is evaluated without a policy in between.
 func assignPolicy(ctx context.Context, s *server.BgpServer, dir api.PolicyDirection, p *api.Policy) error {
 	if err := s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p}); err != nil {
 		return fmt.Errorf("bgp: add policy %s: %w", p.Name, err)
@@ -357,7 +363,7 @@ func assignPolicy(ctx context.Context, s *server.BgpServer, dir api.PolicyDirect
 	err := s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
 		Name:          "global",
 		Direction:     dir,
-		Policies:      []*api.Policy{{Name: p.Name}},
+		Policies:      []*api.Policy{{Name: qualityPolicyName(dir)}, {Name: p.Name}},
 		DefaultAction: api.RouteAction_REJECT,
 	}})
 	if err != nil {

@@ -80,6 +80,7 @@ func (s *Speaker) applyNeighborsLocked(ctx context.Context, srv *server.BgpServe
 			return fmt.Errorf("bgp: remove neighbor %s: %w", n.Address, err)
 		}
 		s.nbrs.remove(n.Address)
+		delete(s.quality.held, n.Address)
 		if slices.Contains(d.removed, n) {
 			s.log.Info("bgp: neighbor removed", "neighbor", n.Address, "kind", n.Kind, "description", n.Description)
 		}
@@ -89,6 +90,9 @@ func (s *Speaker) applyNeighborsLocked(ctx context.Context, srv *server.BgpServe
 	if err != nil {
 		return err
 	}
+	if err := s.syncQualityLocked(ctx, srv, next, starting); err != nil {
+		return err
+	}
 
 	changes := make(map[netip.Addr]string, len(d.changed))
 	for _, c := range d.changed {
@@ -96,7 +100,7 @@ func (s *Speaker) applyNeighborsLocked(ctx context.Context, srv *server.BgpServe
 	}
 	for _, n := range starting {
 		s.nbrs.put(n) // first: the monitor looks the neighbour up in its first state event
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n, false)}); err != nil {
+		if err := s.addPeerLocked(ctx, srv, n, false); err != nil {
 			s.nbrs.remove(n.Address)
 			return fmt.Errorf("bgp: add neighbor %s: %w", n.Address, err)
 		}

@@ -235,7 +235,9 @@ func checkPolicies(t *testing.T, n *node, ns []Neighbor, mustHave ...string) {
 		t.Fatal(err)
 	}
 	ps := newPolicySpec(&cfg)
-	want := map[string][]string{}
+	// The quality policies have statements only for neighbours with a
+	// cost (none here).
+	want := map[string][]string{policyQualityImport: {}, policyQualityExport: {}}
 	for _, p := range []*api.Policy{ps.importPolicy(policyImport), ps.exportPolicy(policyExport)} {
 		for _, st := range p.Statements {
 			want[p.Name] = append(want[p.Name], st.Name)

@@ -40,11 +40,12 @@ type Speaker struct {
 	started      atomic.Bool
 
 	// nbrMu serialises changes to the neighbours (Run adding them,
-	// SetNeighbors, dropOverLimit) and guards the fields below and
-	// policy.groups.
+	// SetNeighbors, SetQuality, dropOverLimit) and guards the fields below
+	// and policy.groups.
 	nbrMu   sync.Mutex
 	peering *server.BgpServer          // GoBGP with the neighbours in nbrs; nil unless Run is running
 	members map[neighborGroup][]string // the neighbour sets in peering
+	quality qualityState               // see SetQuality
 
 	// mu guards the fields below and serialises changes to what we
 	// originate, so the originated prefix sets and GoBGP's paths stay in
@@ -213,6 +214,10 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 		return err
 	}
 	s.members = members
+	s.quality.reset()
+	if err := s.syncQualityLocked(ctx, srv, nbrs, nbrs); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.srv = srv
 	for p, o := range s.originated {
@@ -239,7 +244,7 @@ func (s *Speaker) start(ctx context.Context, srv *server.BgpServer, watchCtx con
 	s.accepted = accepted
 	s.mu.Unlock()
 	for _, n := range nbrs {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peer(n, s.cfg.Restarting)}); err != nil {
+		if err := s.addPeerLocked(ctx, srv, n, s.cfg.Restarting); err != nil {
 			return fmt.Errorf("bgp: add neighbor %s: %w", n.Address, err)
 		}
 	}
