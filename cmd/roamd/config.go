@@ -32,6 +32,7 @@ type Config struct {
 	Metrics        MetricsConfig `yaml:"metrics"`
 	Log            LogConfig     `yaml:"log"`
 	BGP            *BGPConfig    `yaml:"bgp"` // nil: BGP off
+	Probe          ProbeConfig   `yaml:"probe"`
 
 	// Parsed forms, filled by validate.
 	addrs []netip.Prefix
@@ -56,6 +57,7 @@ type PeerConfig struct {
 	Routes              []string `yaml:"routes"`               // extra prefixes routed to the peer
 	ASN                 uint32   `yaml:"asn"`                  // the peer's AS; default derived from its overlay IPv4 like bgp.asn
 	BGP                 *bool    `yaml:"bgp"`                  // a BGP session with this peer when BGP is on; default true
+	Probe               string   `yaml:"probe"`                // probe profile for this peer: fast, default, metered or off; default probe.profile
 }
 
 // BGPConfig turns on the embedded BGP speaker (present in the file: on).
@@ -131,6 +133,7 @@ type peer struct {
 	keepalive time.Duration
 	asn       uint32 // 0: no BGP session (BGP off, or bgp: false)
 	bgp       bool   // bgp: as written (default true)
+	probe     string // probe profile, "off" when not probed; set by validateProbe
 }
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -225,6 +228,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: metrics.listen: %q is also api.listen", c.Metrics.Listen)
 	}
 	if err := c.Log.validate(); err != nil {
+		return err
+	}
+	if err := c.validateProbe(); err != nil {
 		return err
 	}
 	return c.validateBGP()

@@ -18,6 +18,7 @@ import (
 	"github.com/roamnet/roam/api"
 	"github.com/roamnet/roam/bgp"
 	"github.com/roamnet/roam/bgp/fib"
+	"github.com/roamnet/roam/probe"
 	"github.com/roamnet/roam/tunnel"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -35,6 +36,8 @@ type daemon struct {
 	speaker  *bgp.Speaker   // set by Run when BGP is on
 	fibs     *fibSync       // set with speaker
 	services *services      // set with speaker
+	prober   *probe.Prober  // set by Run when probing is on
+	quality  *qualityPump   // set with prober when BGP is on
 
 	mu  sync.Mutex
 	cfg *Config // current; guarded by mu
@@ -116,6 +119,11 @@ func (d *daemon) Run(ctx context.Context) error {
 		}
 		runs = append(runs, bgpRuns...)
 	}
+	probeRuns, err := d.startProbing(cfg)
+	if err != nil {
+		return err
+	}
+	runs = append(runs, probeRuns...)
 	d.log.Info("started", "node", cfg.Node, "role", cfg.Role, "public_key", d.key.PublicKey().String(),
 		"device", dev.Name(), "mode", dev.Mode(), "listen_port", cfg.ListenPort, "peers", len(cfg.peers))
 
@@ -272,6 +280,11 @@ func (d *daemon) reload(ctx context.Context) error {
 		}
 		// The learned routes are re-planned over the new peers.
 		d.fibs.install()
+	}
+	if d.prober != nil {
+		if err := d.prober.SetTargets(probeTargets(&merged)); err != nil {
+			d.log.Error("reload: probes do not follow the new peers", "err", err)
+		}
 	}
 	greet(newPeers(cur.peers, st.Peers), d.log)
 	d.mu.Lock()

@@ -17,7 +17,7 @@ import (
 
 // node runs commands in one node of a deployed lab.
 type node struct {
-	t    *testing.T
+	t    testing.TB
 	file string
 	name string
 }

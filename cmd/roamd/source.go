@@ -66,7 +66,7 @@ func (d *daemon) Peers(ctx context.Context) (*roampb.ListPeersResponse, error) {
 }
 
 // errBGPOff answers the BGP calls on a node without BGP.
-var errBGPOff = fmt.Errorf("BGP is not enabled on this node (no bgp section in the configuration): %w", api.ErrDisabled)
+var errBGPOff = fmt.Errorf("no bgp section in the configuration: %w", api.ErrDisabled)
 
 // BGPNeighbors implements api.Source.
 func (d *daemon) BGPNeighbors(ctx context.Context) (*roampb.ListBgpNeighborsResponse, error) {
