@@ -52,6 +52,21 @@ func (w Window) Add(received bool) Window {
 	return w
 }
 
+// Found returns w with one loss it holds turned into a reply (the newest
+// loss): a probe counted lost whose reply came after all. Without a loss
+// held it returns w.
+func (w Window) Found() Window {
+	for i := 1; i <= w.count; i++ {
+		s := (w.next - i + w.size) % w.size
+		if w.bits[s/64]>>uint(s%64)&1 == 0 {
+			w.bits[s/64] |= 1 << uint(s%64)
+			w.recv++
+			return w
+		}
+	}
+	return w
+}
+
 // Size returns N, the number of outcomes the window holds when full.
 func (w Window) Size() int { return w.size }
 

@@ -91,3 +91,18 @@ func TestNewWindowRejectsBadSize(t *testing.T) {
 		}()
 	}
 }
+
+func TestWindowFound(t *testing.T) {
+	w := NewWindow(4)
+	for _, r := range []bool{false, true, false, true} {
+		w = w.Add(r)
+	}
+	w = w.Found()
+	if w.Received() != 3 || w.Last(2) != 2 || w.popcount() != 3 {
+		t.Errorf("after Found: received %d, last two %d, want 3 and 2 (the newest loss found)", w.Received(), w.Last(2))
+	}
+	w = w.Found().Found()
+	if w.Received() != 4 || w.Loss() != 0 {
+		t.Errorf("after finding every loss: received %d loss %v, want 4 and 0", w.Received(), w.Loss())
+	}
+}

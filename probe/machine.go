@@ -50,10 +50,11 @@ type outstanding struct {
 // expiredProbe is a probe counted missed, kept so that a reply that comes
 // after all can still teach the RTT and undo the miss.
 type expiredProbe struct {
-	ok   bool
-	seq  uint32
-	sent time.Time
-	n    uint64 // its outcome number
+	ok     bool
+	seq    uint32
+	sent   time.Time
+	n      uint64 // its outcome number
+	inLoss bool   // counted in the loss window (its run was shorter than K)
 }
 
 // NewMachine returns a Machine for a peer whose link is down until probes
@@ -131,14 +132,21 @@ func (m *Machine) undoMiss(seq uint32, now time.Time) bool {
 	e.ok = false
 	m.rtt = m.rtt.Add(now.Sub(e.sent))
 	if m.run == 0 || e.n < m.runFrom {
+		// Its run already ended: if it was counted as a loss, it is a
+		// reply after all.
+		if e.inLoss {
+			m.win = m.win.Found()
+			if pos := m.nout - 1 - e.n; pos < 64 {
+				m.last |= 1 << pos
+			}
+			m.checkSteady(now)
+		}
 		return true
 	}
 	before := int(e.n - m.runFrom) // misses in the run before it
 	after := m.run - before - 1
 	if before < m.k {
-		for range before {
-			m.win = m.win.Add(false)
-		}
+		m.countLosses(m.runFrom, before)
 	}
 	m.win = m.win.Add(true)
 	m.run = after
@@ -148,6 +156,21 @@ func (m *Machine) undoMiss(seq uint32, now time.Time) bool {
 	}
 	m.checkSteady(now)
 	return true
+}
+
+// countLosses adds the n misses from outcome number from on to the loss
+// window, and marks them so that a late reply can take one back.
+func (m *Machine) countLosses(from uint64, n int) {
+	for i := range n {
+		m.win = m.win.Add(false)
+		num := from + uint64(i)
+		for j := range m.expired {
+			if e := &m.expired[j]; e.ok && e.n == num {
+				e.inLoss = true
+				break
+			}
+		}
+	}
 }
 
 // timeout is how long a probe sent now may wait for its reply.
@@ -167,9 +190,7 @@ func (m *Machine) outcome(at time.Time, received bool) {
 	m.nlst = min(m.nlst+1, 64)
 	if received {
 		if m.run < m.k {
-			for range m.run {
-				m.win = m.win.Add(false)
-			}
+			m.countLosses(m.runFrom, m.run)
 		}
 		m.run = 0
 		m.win = m.win.Add(true)

@@ -48,3 +48,25 @@ func TestMachineStep(t *testing.T) {
 		t.Fatalf("probe 2 timed out after probe 3 came back: %+v, want 1 miss in a row, loss not yet counted", r)
 	}
 }
+
+// A probe counted lost (its run of misses ended shorter than K) whose reply
+// comes after all is taken back out of the loss.
+func TestMachineLateReplyTakesBackLoss(t *testing.T) {
+	ms := time.Millisecond
+	m, err := NewMachine(Config{Interval: 100 * ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Step(Event{Kind: EventSent, At: t0, Seq: 1})
+	m.Step(Event{Kind: EventReply, At: t0.Add(10 * ms), Seq: 1})
+	m.Step(Event{Kind: EventSent, At: t0.Add(100 * ms), Seq: 2}) // deadline +150 ms
+	m.Step(Event{Kind: EventSent, At: t0.Add(200 * ms), Seq: 3})
+	r := m.Step(Event{Kind: EventReply, At: t0.Add(210 * ms), Seq: 3})
+	if r.Loss != 1.0/3 {
+		t.Fatalf("probe 2 timed out, probe 3 answered: loss %v, want 1/3", r.Loss)
+	}
+	r = m.Step(Event{Kind: EventReply, At: t0.Add(400 * ms), Seq: 2})
+	if r.Loss != 0 || r.Late != 0 {
+		t.Errorf("probe 2's reply after all: loss %v late %d, want 0 and 0", r.Loss, r.Late)
+	}
+}

@@ -27,6 +27,8 @@ type memPath struct {
 	oneWay, jitter    time.Duration
 	lossFwd, lossBack float64
 	cut               bool
+	holdUntil         time.Time // probes sent before it arrive at it (a tunnel waiting for its handshake)
+	held              int
 	refl              *Reflector
 	stateless         bool // echo the sender's sequence number
 }
@@ -91,6 +93,12 @@ func (n *memNet) WriteTo(b []byte, addr netip.AddrPort) (int, error) {
 		return len(b), nil
 	}
 	d := n.delay(p)
+	if wait := time.Until(p.holdUntil); wait > 0 {
+		// Released in the order sent, a microsecond apart, as a tunnel
+		// sends its queue.
+		p.held++
+		d += wait + time.Duration(p.held)*time.Microsecond
+	}
 	n.mu.Unlock()
 	pkt := append([]byte(nil), b...)
 	time.AfterFunc(d, func() { n.reflect(addr, p, pkt) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -306,4 +307,27 @@ func TestProfileInterval(t *testing.T) {
 			t.Errorf("ProfileInterval(%q) = %v, %v; want %v, %q", tc.name, got, err, tc.want, tc.err)
 		}
 	}
+}
+
+// Probes answered seconds late while the tunnel waited for its handshake do
+// not make a new link look slow: it comes up with the round trip of the
+// path, so its cost is perfect from the start.
+func TestProberFirstRepliesLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startProber(t, fast("b", peerB))
+		r.net.set(peerB, func(p *memPath) { p.holdUntil = time.Now().Add(3 * time.Second) })
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		r.mu.Lock()
+		changes := slices.Clone(r.changes)
+		r.mu.Unlock()
+		for _, c := range changes {
+			if c.State != Up || c.Cost != PerfectCost {
+				t.Errorf("change: %s cost %d (rtt %v, loss %.2f), want up, cost %d from the start", c.State, c.Cost, c.RTT.SRTT, c.Loss, PerfectCost)
+			}
+		}
+		if l := r.link(peerB); l.State != Up || l.RTT.SRTT != 10*time.Millisecond || l.Loss != 0 {
+			t.Errorf("2 s after the handshake: %s rtt %v loss %v, want up, 10ms, 0", l.State, l.RTT.SRTT, l.Loss)
+		}
+	})
 }

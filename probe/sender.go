@@ -41,7 +41,8 @@ type senderSession struct {
 	rtt      RTT
 	jitter   Jitter
 	dir      Directions
-	stateful bool // the reflector showed its own sequence counter
+	upAt     time.Time // when the link last came up: earlier probes are not timed
+	stateful bool      // the reflector showed its own sequence counter
 	smooth   Smoothed
 	link     Link // the figures, published by update
 	told     Link // what OnChange was last given
@@ -121,8 +122,10 @@ func (s *senderSession) receive(rp reply) Ready {
 	if whole := rp.at.Sub(sent.at); rtt <= 0 || rtt > whole {
 		rtt = whole
 	}
-	s.rtt = s.rtt.Add(rtt)
-	s.jitter = s.jitter.Add(sent.at, sent.at.Add(rtt))
+	if !sent.at.Before(s.upAt) {
+		s.rtt = s.rtt.Add(rtt)
+		s.jitter = s.jitter.Add(sent.at, sent.at.Add(rtt))
+	}
 	if pkt.Seq != pkt.SenderSeq {
 		s.stateful = true
 	}
@@ -155,6 +158,14 @@ func (s *senderSession) instantCost(r Ready) Cost {
 func (s *senderSession) update(r Ready) {
 	l := &s.link
 	before := *l
+	if r.Changed && r.State == Up {
+		// A link that comes up times only the probes sent from now on: the
+		// earlier ones may have waited for a WireGuard handshake (the
+		// tunnel queues packets until it has keys), seconds that say
+		// nothing of the path. Until the next reply it pays no RTT
+		// penalty; a slow path costs more one round later.
+		s.rtt, s.jitter, s.upAt = RTT{}, Jitter{}, time.Now()
+	}
 	l.State, l.Misses, l.DownAfter, l.HoldDown = r.State, r.Misses, r.K, r.HoldDown
 	l.Loss, l.RTT, l.Jitter = r.Loss, s.rtt, s.jitter.Value()
 	l.Flaps = uint64(r.Flaps)
