@@ -159,8 +159,10 @@ func natLabDirectTunnel(t *testing.T, file string) {
 	if got < 99 || ttl != 62 {
 		t.Errorf("pod1 -> pod2 over the direct tunnel: %d/100 replies, ttl %d (want 62):\n%s", got, ttl, out)
 	}
-	// 200 packets went between the pods; only BGP keepalives may cross.
-	if crossed > 20 {
+	// 200 packets went between the pods; only BGP keepalives and the
+	// link probes of both hosts to the hub (4 a second each way per host on
+	// the default profile, 16 a second into the hub's roam0) may cross.
+	if crossed > 60 {
 		t.Errorf("%d packets crossed the hub during 100 pings over the direct tunnel", crossed)
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -185,6 +186,20 @@ func TestQualityLab(t *testing.T) {
 		b.waitInstalled("10.244.1.0/24", "a", 10*time.Second)
 		if got, ttl, out := pod1.pingTTL("10.244.2.2", 20); got < 19 || ttl != 62 {
 			t.Errorf("pod1 -> pod2 direct again: %d/20 replies, ttl %d (want 62):\n%s", got, ttl, out)
+		}
+		// The cut and the repair, as Prometheus sees them.
+		resp, err := labtest.HTTPClient("clab-quality-a").Get("http://127.0.0.1:9474/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`roam_link_up{peer="b"} 1`, `roam_link_transitions_total{peer="b",to="down"} 1`,
+			`roam_link_transitions_total{peer="b",to="up"} 2`, `roam_link_cost{peer="hub"} 256`, `roam_link_rtt_seconds{peer="b"}`,
+			`roam_link_jitter_seconds{peer="b"}`, `roam_link_loss_ratio{direction="round_trip",peer="b"}`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("a's /metrics lacks %q", want)
+			}
 		}
 	})
 
