@@ -2,8 +2,10 @@ package probe
 
 import "math"
 
-// MinMisses is the fewest consecutive misses that declare a link down.
-const MinMisses = 3
+// MinMisses is the fewest consecutive misses that declare a link down: 4,
+// not BFD's usual 3, because on a clean link the first loss of a sudden
+// bout of loss p is a run of K with probability p^(K-1) (TestMachineLossOnset).
+const MinMisses = 4
 
 // MissThreshold returns how many consecutive misses declare a link down: the
 // smallest k >= MinMisses such that k losses in a row, happening by chance

@@ -14,7 +14,7 @@ func TestMissThreshold(t *testing.T) {
 		target float64
 		want   int
 	}{
-		{name: "no loss", loss: 0, window: 100, target: 1e-6, want: 3},
+		{name: "no loss", loss: 0, window: 100, target: 1e-6, want: MinMisses},
 		{name: "1%", loss: 0.01, window: 100, target: 1e-6, want: 4},
 		// 0.1^7 * 4 = 4e-7; 0.1^6 * 5 = 5e-6.
 		{name: "10% small window", loss: 0.1, window: 10, target: 1e-6, want: 7},
@@ -25,9 +25,9 @@ func TestMissThreshold(t *testing.T) {
 		// 0.5^27 * 74 = 5.5e-7; 0.5^26 * 75 = 1.1e-6.
 		{name: "50%", loss: 0.5, window: 100, target: 1e-6, want: 27},
 		{name: "total loss", loss: 1, window: 100, target: 1e-6, want: 100},
-		{name: "NaN as none", loss: math.NaN(), window: 100, target: 1e-6, want: 3},
-		{name: "negative as none", loss: -0.1, window: 100, target: 1e-6, want: 3},
-		{name: "tiny window", loss: 0.5, window: 2, target: 1e-6, want: 3},
+		{name: "NaN as none", loss: math.NaN(), window: 100, target: 1e-6, want: MinMisses},
+		{name: "negative as none", loss: -0.1, window: 100, target: 1e-6, want: MinMisses},
+		{name: "tiny window", loss: 0.5, window: 2, target: 1e-6, want: MinMisses},
 		{name: "zero target", loss: 0.1, window: 50, target: 0, want: 50},
 	}
 	for _, tt := range tests {
