@@ -37,8 +37,8 @@ type scheduler struct {
 	batch batchConn // conn's batches; nil when it has none
 	rng   *rand.Rand
 
-	sends  sendHeap  // every session, by nextSend
-	timers timerHeap // sessions with a Machine timer, by timer
+	sends  sessionHeap // every session, by nextSend
+	timers sessionHeap // sessions with a Machine timer, by timer
 	timer  *time.Timer
 	armed  time.Time // when timer fires; zero: stopped
 
@@ -96,6 +96,10 @@ func newScheduler(p *Prober, conn PacketConn, rng *rand.Rand) *scheduler {
 		timer: time.NewTimer(time.Hour),
 		in:    &inbox{ready: make(chan struct{}, 1)},
 		one:   make([]byte, 0, PacketLen),
+		sends: sessionHeap{key: func(s *senderSession) time.Time { return s.nextSend },
+			idx: func(s *senderSession) *int { return &s.sendIdx }},
+		timers: sessionHeap{key: func(s *senderSession) time.Time { return s.timer },
+			idx: func(s *senderSession) *int { return &s.timerIdx }},
 	}
 	sc.timer.Stop()
 	if bc, ok := conn.(batchConn); ok {
@@ -137,11 +141,11 @@ func (sc *scheduler) run(ctx context.Context, readErr <-chan error) error {
 // arm sets the timer for the earliest probe or Machine timer due.
 func (sc *scheduler) arm() {
 	var next time.Time
-	if len(sc.sends) > 0 {
-		next = sc.sends[0].nextSend
+	if len(sc.sends.s) > 0 {
+		next = sc.sends.s[0].nextSend
 	}
-	if len(sc.timers) > 0 && (next.IsZero() || sc.timers[0].timer.Before(next)) {
-		next = sc.timers[0].timer
+	if len(sc.timers.s) > 0 && (next.IsZero() || sc.timers.s[0].timer.Before(next)) {
+		next = sc.timers.s[0].timer
 	}
 	switch {
 	case next.IsZero():
@@ -158,13 +162,13 @@ func (sc *scheduler) arm() {
 // due steps the Machines whose timer is due at now and sends the probes
 // due within sendSlot.
 func (sc *scheduler) due(now time.Time) {
-	for len(sc.timers) > 0 && !sc.timers[0].timer.After(now) {
-		s := sc.timers[0]
+	for len(sc.timers.s) > 0 && !sc.timers.s[0].timer.After(now) {
+		s := sc.timers.s[0]
 		sc.stepped(s, s.m.Step(Event{Kind: EventTimer, At: now}))
 	}
 	horizon := now.Add(sendSlot)
-	for len(sc.sends) > 0 && !sc.sends[0].nextSend.After(horizon) {
-		s := sc.sends[0]
+	for len(sc.sends.s) > 0 && !sc.sends.s[0].nextSend.After(horizon) {
+		s := sc.sends.s[0]
 		at := time.Now()
 		r := sc.send(s, at)
 		s.nextSend = at.Add(NextSend(s.target.Config.Interval, s.rng))
@@ -275,48 +279,29 @@ func (sc *scheduler) sync() {
 	}
 }
 
-// sendHeap orders sessions by their next probe.
-type sendHeap []*senderSession
-
-func (h sendHeap) Len() int           { return len(h) }
-func (h sendHeap) Less(i, j int) bool { return h[i].nextSend.Before(h[j].nextSend) }
-func (h sendHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].sendIdx, h[j].sendIdx = i, j
+// sessionHeap orders sessions by a time of theirs (key), keeping each
+// session's index in it (idx; -1 when not in it) for heap.Fix and Remove.
+type sessionHeap struct {
+	s   []*senderSession
+	key func(*senderSession) time.Time
+	idx func(*senderSession) *int
 }
-func (h *sendHeap) Push(x any) {
+
+func (h *sessionHeap) Len() int           { return len(h.s) }
+func (h *sessionHeap) Less(i, j int) bool { return h.key(h.s[i]).Before(h.key(h.s[j])) }
+func (h *sessionHeap) Swap(i, j int) {
+	h.s[i], h.s[j] = h.s[j], h.s[i]
+	*h.idx(h.s[i]), *h.idx(h.s[j]) = i, j
+}
+func (h *sessionHeap) Push(x any) {
 	s := x.(*senderSession)
-	s.sendIdx = len(*h)
-	*h = append(*h, s)
+	*h.idx(s) = len(h.s)
+	h.s = append(h.s, s)
 }
-func (h *sendHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	s.sendIdx = -1
-	return s
-}
-
-// timerHeap orders sessions by their Machine's timer.
-type timerHeap []*senderSession
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].timer.Before(h[j].timer) }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].timerIdx, h[j].timerIdx = i, j
-}
-func (h *timerHeap) Push(x any) {
-	s := x.(*senderSession)
-	s.timerIdx = len(*h)
-	*h = append(*h, s)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	s.timerIdx = -1
+func (h *sessionHeap) Pop() any {
+	s := h.s[len(h.s)-1]
+	h.s[len(h.s)-1] = nil
+	h.s = h.s[:len(h.s)-1]
+	*h.idx(s) = -1
 	return s
 }

@@ -31,8 +31,8 @@ type senderSession struct {
 
 	nextSend time.Time // when the next probe is due
 	timer    time.Time // the Machine's Ready.Timer; zero: none
-	sendIdx  int       // in the scheduler's sendHeap
-	timerIdx int       // in its timerHeap; -1: not there
+	sendIdx  int       // in the scheduler's sends heap
+	timerIdx int       // in its timers heap; -1: not there
 
 	m        *Machine
 	ssid     uint16
