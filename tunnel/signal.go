@@ -113,8 +113,8 @@ type Sealer struct {
 	now       func() time.Time // the clock; tests replace it
 
 	mu      sync.Mutex
-	seq     uint64                         // last seq sealed
-	shared  *signalLRU[*[32]byte]          // precomputed box keys by peer
+	seq     uint64                          // last seq sealed
+	shared  *signalLRU[*[32]byte]           // precomputed box keys by peer
 	windows *signalLRU[*signalReplayWindow] // by sender
 }
 
