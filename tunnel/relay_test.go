@@ -22,7 +22,11 @@ type relayNet struct {
 }
 
 func newRelayNet(t testing.TB) *relayNet {
-	n := &relayNet{h: newTestKey(t), h2: newTestKey(t), a: newTestKey(t), b: newTestKey(t), stranger: newTestKey(t)}
+	return relayNetOf(newTestKey(t), newTestKey(t), newTestKey(t), newTestKey(t), newTestKey(t))
+}
+
+func relayNetOf(h, h2, a, b, stranger wgtypes.Key) *relayNet {
+	n := &relayNet{h: h, h2: h2, a: a, b: b, stranger: stranger}
 	n.addr = map[wgtypes.Key]netip.Addr{
 		n.h.PublicKey():  netip.MustParseAddr("100.64.0.1"),
 		n.h2.PublicKey(): netip.MustParseAddr("100.64.0.9"),

@@ -237,8 +237,12 @@ func (s *Sealer) Open(pkt []byte) (from wgtypes.Key, m *roampb.Signal, err error
 	}
 	now := s.now()
 	if skew := m.Sent.AsTime().Sub(now); skew > MaxSignalSkew || skew < -MaxSignalSkew {
-		return wgtypes.Key{}, nil, fmt.Errorf("tunnel: signal: from %s: sent %s, %s from this node's clock (at most %s): %w",
-			sender, m.Sent.AsTime().Format(time.RFC3339), skew.Round(time.Second), MaxSignalSkew, ErrSignalStale)
+		ahead := "ahead of"
+		if skew < 0 {
+			ahead, skew = "behind", -skew
+		}
+		return wgtypes.Key{}, nil, fmt.Errorf("tunnel: signal: from %s: sent %s, %s %s this node's clock (at most %s): %w",
+			sender, m.Sent.AsTime().Format(time.RFC3339), skew.Round(time.Second), ahead, MaxSignalSkew, ErrSignalStale)
 	}
 	if err := s.acceptSeq(sender, m.Seq); err != nil {
 		return wgtypes.Key{}, nil, fmt.Errorf("tunnel: signal: from %s: %w", sender, err)
