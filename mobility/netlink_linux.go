@@ -185,7 +185,11 @@ const (
 )
 
 func (s *subscription) reported(which int, err error) {
-	s.log.Debug("netlink", "err", err)
+	select {
+	case <-s.done: // the sockets are being closed: every receive fails
+	default:
+		s.log.Debug("netlink", "err", err)
+	}
 	s.mu.Lock()
 	s.last[which] = err
 	s.mu.Unlock()
