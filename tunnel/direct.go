@@ -20,9 +20,11 @@ const (
 	offerGiveUp = 6 * time.Second
 	// checkGiveUp is how long connectivity checks may run without a pair.
 	checkGiveUp = 10 * time.Second
-	// retryMin and retryMax bound the backoff between failed attempts.
+	// retryMin and retryMax bound the backoff between failed attempts: a
+	// NAT that changes (or a firewall that opens) is noticed within
+	// retryMax, without a network change on either end.
 	retryMin = time.Second
-	retryMax = time.Minute
+	retryMax = 30 * time.Second
 	// restartHold ignores a restart asked for within this time of the
 	// last one: one underlay change reaches a node through several
 	// signals (its own watcher, the peer's restart message, its probes).
@@ -61,9 +63,20 @@ type DirectConfig struct {
 	// OnPath is called, on the Direct's goroutine, whenever PathStatus
 	// changes state or pair. Required.
 	OnPath func(PathStatus)
+	// OnPeerRestart, if set, is called (on the Direct's goroutine) when the
+	// peer restarts ICE on its own: its restart request (controlling end),
+	// or a new offer while the path is up that this end did not ask for
+	// (controlled end). That is how a peer's move shows here.
+	OnPeerRestart func(reason string)
 	// Log; nil discards. Add the peer's name to it.
 	Log *slog.Logger
 }
+
+// Restart reasons that are not a move: the first session and the retries.
+const (
+	ReasonStart = "start"
+	ReasonRetry = "retry"
+)
 
 // Direct negotiates the direct path to one peer: ICE sessions over the
 // signalling, retries with backoff, restarts on request. It never touches

@@ -31,13 +31,14 @@ type runState struct {
 	failures int          // in a row, for the backoff
 	retryAt  time.Time    // retry after a failure; zero: none
 	lastGen  uint64       // the newest generation started or answered
+	asked    time.Time    // when this (controlled) end last asked for a restart
 }
 
 // Run negotiates until ctx ends, then closes the session.
 func (d *Direct) Run(ctx context.Context) error {
 	r := &runState{d: d}
 	defer r.end()
-	r.restart("start")
+	r.restart(ReasonStart)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -98,7 +99,7 @@ func (r *runState) tick(now time.Time) {
 		n.resend = now.Add(n.retry)
 	case n == nil && !r.retryAt.IsZero() && !now.Before(r.retryAt):
 		r.retryAt = time.Time{}
-		r.restart("retry")
+		r.restart(ReasonRetry)
 	}
 }
 
@@ -151,6 +152,7 @@ func (r *runState) restart(reason string) {
 		return
 	}
 	if !r.d.cfg.Controlling {
+		r.asked = time.Now()
 		r.d.send(&roampb.Signal{Body: &roampb.Signal_Restart{Restart: &roampb.IceRestart{Reason: reason}}})
 		return
 	}
@@ -214,6 +216,9 @@ func (r *runState) signal(m *roampb.Signal) {
 		if m.GetSession() <= r.lastGen {
 			return // an old offer, retransmitted or reordered
 		}
+		if st := r.d.Status().State; (st == PathConnected || st == PathDisconnected) && time.Since(r.asked) > offerGiveUp {
+			r.peerRestarted("new offer")
+		}
 		if err := r.begin(m.GetSession()); err != nil {
 			r.fail(err.Error())
 			return
@@ -237,9 +242,19 @@ func (r *runState) signal(m *roampb.Signal) {
 		}
 	case *roampb.Signal_Restart:
 		if r.d.cfg.Controlling {
+			if reason := b.Restart.GetReason(); reason != ReasonStart && reason != ReasonRetry {
+				r.peerRestarted(reason)
+			}
 			r.failures = 0
 			r.restart("peer: " + b.Restart.GetReason())
 		}
+	}
+}
+
+func (r *runState) peerRestarted(reason string) {
+	r.d.log.Info("direct path: the peer restarted ICE", "reason", reason)
+	if r.d.cfg.OnPeerRestart != nil {
+		r.d.cfg.OnPeerRestart(reason)
 	}
 }
 

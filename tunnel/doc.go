@@ -16,7 +16,7 @@
 // default route (a /0 allowed IP is kept in WireGuard but gets no kernel
 // route); re-set a peer's endpoint that WireGuard roaming moved, unless the
 // desired endpoint itself changed; decide which peers or prefixes exist (that
-// is the caller's State) or speak BGP, ICE or signalling.
+// is the caller's State) or speak BGP.
 //
 // A Device belongs to the network namespace of the thread that opened it:
 // everything it creates later (UDP sockets on a rebind, netlink requests)
