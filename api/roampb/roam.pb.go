@@ -1223,6 +1223,550 @@ func (x *ListLinksResponse) GetLinks() []*Link {
 	return nil
 }
 
+// HandoverMark is a phase of a handover that was reached.
+type HandoverMark struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The phase: "hub_path" (a hub answers again over the tunnel),
+	// "direct_path" (the direct path to peer works again) or "routes" (BGP
+	// routes converged again: sessions up, best paths installed).
+	Phase string `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
+	// Name of the peer the phase is about, for "direct_path"; empty for the
+	// phases of the whole node.
+	Peer string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	// When the phase was reached.
+	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// How long after the change was seen: at minus the event's seen.
+	After         *durationpb.Duration `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverMark) Reset() {
+	*x = HandoverMark{}
+	mi := &file_roam_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverMark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverMark) ProtoMessage() {}
+
+func (x *HandoverMark) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverMark.ProtoReflect.Descriptor instead.
+func (*HandoverMark) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HandoverMark) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *HandoverMark) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *HandoverMark) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *HandoverMark) GetAfter() *durationpb.Duration {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// HandoverEvent is one handover: an underlay change, of this node or of a
+// peer, and how long after it each phase worked again.
+type HandoverEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of the event: 1 for the first since roamd started, then one
+	// more for each.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What changed: "underlay" (this node's own underlay: a new address or
+	// interface) or "peer" (a peer moved).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Name of the peer that moved, for kind "peer".
+	Peer string `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
+	// When the change was seen.
+	Seen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=seen,proto3" json:"seen,omitempty"`
+	// The change, one line, e.g. "wlan0 192.0.2.10/24 -> wwan0
+	// 198.51.100.7/24".
+	Summary string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The phases reached, in the order they were marked.
+	Marks []*HandoverMark `protobuf:"bytes,6,rep,name=marks,proto3" json:"marks,omitempty"`
+	// Whether the event is over: every expected phase was reached, or its
+	// deadline passed, or a newer event of the same kind and peer began.
+	Done bool `protobuf:"varint,7,opt,name=done,proto3" json:"done,omitempty"`
+	// The expected phases not reached: the phase, followed by the peer for
+	// per-peer phases ("routes", "direct_path b"), and by " (superseded)" if
+	// a newer event of the same kind and peer began first.
+	TimedOut      []string `protobuf:"bytes,8,rep,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverEvent) Reset() {
+	*x = HandoverEvent{}
+	mi := &file_roam_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverEvent) ProtoMessage() {}
+
+func (x *HandoverEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverEvent.ProtoReflect.Descriptor instead.
+func (*HandoverEvent) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HandoverEvent) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *HandoverEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HandoverEvent) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *HandoverEvent) GetSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+func (x *HandoverEvent) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *HandoverEvent) GetMarks() []*HandoverMark {
+	if x != nil {
+		return x.Marks
+	}
+	return nil
+}
+
+func (x *HandoverEvent) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *HandoverEvent) GetTimedOut() []string {
+	if x != nil {
+		return x.TimedOut
+	}
+	return nil
+}
+
+// HandoverHistogram counts how long a phase took after the change, over
+// every event since roamd started, Prometheus style.
+type HandoverHistogram struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The phase, as in HandoverMark.
+	Phase string `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
+	// Upper bounds of the buckets in seconds, ascending; +Inf is implied.
+	Buckets []float64 `protobuf:"fixed64,2,rep,packed,name=buckets,proto3" json:"buckets,omitempty"`
+	// Number of observations up to each bound (cumulative), one per bucket.
+	Counts []uint64 `protobuf:"varint,3,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	// Number of all observations.
+	Count uint64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Sum of all observations in seconds.
+	Sum           float64 `protobuf:"fixed64,5,opt,name=sum,proto3" json:"sum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandoverHistogram) Reset() {
+	*x = HandoverHistogram{}
+	mi := &file_roam_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandoverHistogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandoverHistogram) ProtoMessage() {}
+
+func (x *HandoverHistogram) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandoverHistogram.ProtoReflect.Descriptor instead.
+func (*HandoverHistogram) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HandoverHistogram) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *HandoverHistogram) GetBuckets() []float64 {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *HandoverHistogram) GetCounts() []uint64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *HandoverHistogram) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *HandoverHistogram) GetSum() float64 {
+	if x != nil {
+		return x.Sum
+	}
+	return 0
+}
+
+// ListEventsResponse is the body of GET /v1/events.
+type ListEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events with an id above the request's "after", oldest first. Only
+	// the most recent events are kept.
+	Events []*HandoverEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// The highest id so far, whether or not its event is in events; 0 before
+	// the first event. Pass it as "after" to ask for newer events only.
+	LastId uint64 `protobuf:"varint,2,opt,name=last_id,json=lastId,proto3" json:"last_id,omitempty"`
+	// Counts the changes to the events since roamd started: one more for
+	// every event begun, phase reached and event done. Pass it as "revision"
+	// with "wait" to wait for the next change.
+	Revision uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// How long each phase took, over every event since roamd started, by
+	// phase.
+	Histograms    []*HandoverHistogram `protobuf:"bytes,4,rep,name=histograms,proto3" json:"histograms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEventsResponse) Reset() {
+	*x = ListEventsResponse{}
+	mi := &file_roam_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEventsResponse) ProtoMessage() {}
+
+func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListEventsResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListEventsResponse) GetEvents() []*HandoverEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListEventsResponse) GetLastId() uint64 {
+	if x != nil {
+		return x.LastId
+	}
+	return 0
+}
+
+func (x *ListEventsResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ListEventsResponse) GetHistograms() []*HandoverHistogram {
+	if x != nil {
+		return x.Histograms
+	}
+	return nil
+}
+
+// Path is how traffic to a peer goes: over a direct path that ICE
+// negotiated, or routed through a hub.
+type Path struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the peer, as configured.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The peer's WireGuard public key, standard base64 (44 characters).
+	PublicKey string `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// The path in use: "direct" (ICE found a pair that works), "hub"
+	// (routed through the hub named in via) or "none".
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// State of the ICE agent for the peer: "new", "checking", "connected",
+	// "completed", "disconnected", "failed", "closed", or "off" when the peer
+	// does not negotiate a direct path.
+	IceState string `protobuf:"bytes,4,opt,name=ice_state,json=iceState,proto3" json:"ice_state,omitempty"`
+	// The peer's WireGuard endpoint now, host:port, e.g. "203.0.113.11:51820"
+	// or "[2001:db8::2]:51820"; empty if it has none.
+	Endpoint string `protobuf:"bytes,5,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// This node's candidate of the selected pair: its type and address, e.g.
+	// "host 192.0.2.10:51820" or "srflx 198.51.100.7:40112".
+	LocalCandidate string `protobuf:"bytes,6,opt,name=local_candidate,json=localCandidate,proto3" json:"local_candidate,omitempty"`
+	// The peer's candidate of the selected pair, e.g. "srflx
+	// 203.0.113.11:51820".
+	RemoteCandidate string `protobuf:"bytes,7,opt,name=remote_candidate,json=remoteCandidate,proto3" json:"remote_candidate,omitempty"`
+	// When the path last changed type; unset if it has not changed since
+	// roamd started.
+	Since *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=since,proto3" json:"since,omitempty"`
+	// ICE restarts with the peer since roamd started (on every underlay
+	// change of either side).
+	Restarts uint64 `protobuf:"varint,9,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// The last ICE or signalling failure with the peer; empty if none.
+	LastError string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Name of the hub traffic is routed through, for type "hub".
+	Via           string `protobuf:"bytes,11,opt,name=via,proto3" json:"via,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Path) Reset() {
+	*x = Path{}
+	mi := &file_roam_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Path) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Path) ProtoMessage() {}
+
+func (x *Path) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Path.ProtoReflect.Descriptor instead.
+func (*Path) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Path) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Path) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *Path) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Path) GetIceState() string {
+	if x != nil {
+		return x.IceState
+	}
+	return ""
+}
+
+func (x *Path) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *Path) GetLocalCandidate() string {
+	if x != nil {
+		return x.LocalCandidate
+	}
+	return ""
+}
+
+func (x *Path) GetRemoteCandidate() string {
+	if x != nil {
+		return x.RemoteCandidate
+	}
+	return ""
+}
+
+func (x *Path) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Path) GetRestarts() uint64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *Path) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Path) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+// ListPathsResponse is the body of GET /v1/paths.
+type ListPathsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The path to every peer.
+	Paths         []*Path `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPathsResponse) Reset() {
+	*x = ListPathsResponse{}
+	mi := &file_roam_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPathsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPathsResponse) ProtoMessage() {}
+
+func (x *ListPathsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPathsResponse.ProtoReflect.Descriptor instead.
+func (*ListPathsResponse) Descriptor() ([]byte, []int) {
+	return file_roam_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListPathsResponse) GetPaths() []*Path {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
 var File_roam_proto protoreflect.FileDescriptor
 
 const file_roam_proto_rawDesc = "" +
@@ -1332,7 +1876,51 @@ const file_roam_proto_rawDesc = "" +
 	"down_after\x18\x16 \x01(\rR\tdownAfter\x126\n" +
 	"\thold_down\x18\x17 \x01(\v2\x19.google.protobuf.DurationR\bholdDown\"8\n" +
 	"\x11ListLinksResponse\x12#\n" +
-	"\x05links\x18\x01 \x03(\v2\r.roam.v1.LinkR\x05linksB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
+	"\x05links\x18\x01 \x03(\v2\r.roam.v1.LinkR\x05links\"\x95\x01\n" +
+	"\fHandoverMark\x12\x14\n" +
+	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x12\n" +
+	"\x04peer\x18\x02 \x01(\tR\x04peer\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12/\n" +
+	"\x05after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05after\"\xef\x01\n" +
+	"\rHandoverEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04peer\x18\x03 \x01(\tR\x04peer\x12.\n" +
+	"\x04seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04seen\x12\x18\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\x12+\n" +
+	"\x05marks\x18\x06 \x03(\v2\x15.roam.v1.HandoverMarkR\x05marks\x12\x12\n" +
+	"\x04done\x18\a \x01(\bR\x04done\x12\x1b\n" +
+	"\ttimed_out\x18\b \x03(\tR\btimedOut\"\x83\x01\n" +
+	"\x11HandoverHistogram\x12\x14\n" +
+	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x18\n" +
+	"\abuckets\x18\x02 \x03(\x01R\abuckets\x12\x16\n" +
+	"\x06counts\x18\x03 \x03(\x04R\x06counts\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x04R\x05count\x12\x10\n" +
+	"\x03sum\x18\x05 \x01(\x01R\x03sum\"\xb5\x01\n" +
+	"\x12ListEventsResponse\x12.\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.roam.v1.HandoverEventR\x06events\x12\x17\n" +
+	"\alast_id\x18\x02 \x01(\x04R\x06lastId\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12:\n" +
+	"\n" +
+	"histograms\x18\x04 \x03(\v2\x1a.roam.v1.HandoverHistogramR\n" +
+	"histograms\"\xd9\x02\n" +
+	"\x04Path\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\tR\tpublicKey\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n" +
+	"\tice_state\x18\x04 \x01(\tR\biceState\x12\x1a\n" +
+	"\bendpoint\x18\x05 \x01(\tR\bendpoint\x12'\n" +
+	"\x0flocal_candidate\x18\x06 \x01(\tR\x0elocalCandidate\x12)\n" +
+	"\x10remote_candidate\x18\a \x01(\tR\x0fremoteCandidate\x120\n" +
+	"\x05since\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1a\n" +
+	"\brestarts\x18\t \x01(\x04R\brestarts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12\x10\n" +
+	"\x03via\x18\v \x01(\tR\x03via\"8\n" +
+	"\x11ListPathsResponse\x12#\n" +
+	"\x05paths\x18\x01 \x03(\v2\r.roam.v1.PathR\x05pathsB$Z\"github.com/roamnet/roam/api/roampbb\x06proto3"
 
 var (
 	file_roam_proto_rawDescOnce sync.Once
@@ -1346,7 +1934,7 @@ func file_roam_proto_rawDescGZIP() []byte {
 	return file_roam_proto_rawDescData
 }
 
-var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_roam_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_roam_proto_goTypes = []any{
 	(*Status)(nil),                   // 0: roam.v1.Status
 	(*Peer)(nil),                     // 1: roam.v1.Peer
@@ -1361,33 +1949,47 @@ var file_roam_proto_goTypes = []any{
 	(*ListServicesResponse)(nil),     // 10: roam.v1.ListServicesResponse
 	(*Link)(nil),                     // 11: roam.v1.Link
 	(*ListLinksResponse)(nil),        // 12: roam.v1.ListLinksResponse
-	(*durationpb.Duration)(nil),      // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
+	(*HandoverMark)(nil),             // 13: roam.v1.HandoverMark
+	(*HandoverEvent)(nil),            // 14: roam.v1.HandoverEvent
+	(*HandoverHistogram)(nil),        // 15: roam.v1.HandoverHistogram
+	(*ListEventsResponse)(nil),       // 16: roam.v1.ListEventsResponse
+	(*Path)(nil),                     // 17: roam.v1.Path
+	(*ListPathsResponse)(nil),        // 18: roam.v1.ListPathsResponse
+	(*durationpb.Duration)(nil),      // 19: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
 }
 var file_roam_proto_depIdxs = []int32{
-	13, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
-	14, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
-	14, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
-	13, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
+	19, // 0: roam.v1.Status.uptime:type_name -> google.protobuf.Duration
+	20, // 1: roam.v1.Status.started:type_name -> google.protobuf.Timestamp
+	20, // 2: roam.v1.Peer.last_handshake:type_name -> google.protobuf.Timestamp
+	19, // 3: roam.v1.Peer.persistent_keepalive:type_name -> google.protobuf.Duration
 	1,  // 4: roam.v1.ListPeersResponse.peers:type_name -> roam.v1.Peer
-	13, // 5: roam.v1.BgpNeighbor.uptime:type_name -> google.protobuf.Duration
+	19, // 5: roam.v1.BgpNeighbor.uptime:type_name -> google.protobuf.Duration
 	4,  // 6: roam.v1.ListBgpNeighborsResponse.neighbors:type_name -> roam.v1.BgpNeighbor
 	6,  // 7: roam.v1.ListRoutesResponse.originated:type_name -> roam.v1.Route
 	6,  // 8: roam.v1.ListRoutesResponse.learned:type_name -> roam.v1.Route
 	7,  // 9: roam.v1.ListRoutesResponse.installed:type_name -> roam.v1.InstalledRoute
 	9,  // 10: roam.v1.ListServicesResponse.services:type_name -> roam.v1.Service
-	13, // 11: roam.v1.Link.interval:type_name -> google.protobuf.Duration
-	14, // 12: roam.v1.Link.since:type_name -> google.protobuf.Timestamp
-	13, // 13: roam.v1.Link.rtt:type_name -> google.protobuf.Duration
-	13, // 14: roam.v1.Link.rttvar:type_name -> google.protobuf.Duration
-	13, // 15: roam.v1.Link.jitter:type_name -> google.protobuf.Duration
-	13, // 16: roam.v1.Link.hold_down:type_name -> google.protobuf.Duration
+	19, // 11: roam.v1.Link.interval:type_name -> google.protobuf.Duration
+	20, // 12: roam.v1.Link.since:type_name -> google.protobuf.Timestamp
+	19, // 13: roam.v1.Link.rtt:type_name -> google.protobuf.Duration
+	19, // 14: roam.v1.Link.rttvar:type_name -> google.protobuf.Duration
+	19, // 15: roam.v1.Link.jitter:type_name -> google.protobuf.Duration
+	19, // 16: roam.v1.Link.hold_down:type_name -> google.protobuf.Duration
 	11, // 17: roam.v1.ListLinksResponse.links:type_name -> roam.v1.Link
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 18: roam.v1.HandoverMark.at:type_name -> google.protobuf.Timestamp
+	19, // 19: roam.v1.HandoverMark.after:type_name -> google.protobuf.Duration
+	20, // 20: roam.v1.HandoverEvent.seen:type_name -> google.protobuf.Timestamp
+	13, // 21: roam.v1.HandoverEvent.marks:type_name -> roam.v1.HandoverMark
+	14, // 22: roam.v1.ListEventsResponse.events:type_name -> roam.v1.HandoverEvent
+	15, // 23: roam.v1.ListEventsResponse.histograms:type_name -> roam.v1.HandoverHistogram
+	20, // 24: roam.v1.Path.since:type_name -> google.protobuf.Timestamp
+	17, // 25: roam.v1.ListPathsResponse.paths:type_name -> roam.v1.Path
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_roam_proto_init() }
@@ -1401,7 +2003,7 @@ func file_roam_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_proto_rawDesc), len(file_roam_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
