@@ -9,6 +9,8 @@
 //	GET    /v1/status                 roampb.Status
 //	GET    /v1/peers                  roampb.ListPeersResponse
 //	GET    /v1/links                  roampb.ListLinksResponse
+//	GET    /v1/events?after=N&wait=D  roampb.ListEventsResponse (see Source.WaitEvents)
+//	GET    /v1/paths                  roampb.ListPathsResponse
 //	GET    /v1/bgp/neighbors          roampb.ListBgpNeighborsResponse
 //	GET    /v1/routes                 roampb.ListRoutesResponse
 //	GET    /v1/services               roampb.ListServicesResponse

@@ -46,6 +46,27 @@ type Source interface {
 	// returns an error wrapping ErrDisabled when link probing is not enabled
 	// on this node.
 	Links(ctx context.Context) (*roampb.ListLinksResponse, error)
+
+	// The event methods return an error wrapping ErrDisabled when mobility
+	// is not enabled on this node.
+
+	// Events are the handover events with an ID above after, oldest first,
+	// with the highest ID so far, the revision of the events (one more for
+	// every event begun, phase reached and event done) and the histograms
+	// of every phase over all events, whatever after is (GET /v1/events).
+	// It answers at once.
+	Events(ctx context.Context, after uint64) (*roampb.ListEventsResponse, error)
+	// WaitEvents blocks until the events' revision differs from revision
+	// (take it from an Events answer: something changed since), then
+	// returns nil; once ctx is done it returns ctx.Err(). It is the long
+	// poll of GET /v1/events?wait=: the API calls Events and, only if that
+	// answer has nothing new for the request, WaitEvents with the answer's
+	// revision, then Events again.
+	WaitEvents(ctx context.Context, revision uint64) error
+	// Paths are the paths to the peers, direct or through a hub (GET
+	// /v1/paths). It returns an error wrapping ErrDisabled when direct
+	// paths (ICE) are not enabled on this node.
+	Paths(ctx context.Context) (*roampb.ListPathsResponse, error)
 }
 
 // Server is the REST API.
@@ -116,6 +137,8 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/status", http.HandlerFunc(s.handleStatus)},
 		{http.MethodGet, "/v1/peers", http.HandlerFunc(s.handlePeers)},
 		{http.MethodGet, "/v1/links", http.HandlerFunc(s.handleLinks)},
+		{http.MethodGet, "/v1/events", http.HandlerFunc(s.handleEvents)},
+		{http.MethodGet, "/v1/paths", http.HandlerFunc(s.handlePaths)},
 		{http.MethodGet, "/v1/bgp/neighbors", http.HandlerFunc(s.handleNeighbors)},
 		{http.MethodGet, "/v1/routes", http.HandlerFunc(s.handleRoutes)},
 		{http.MethodGet, "/v1/services", http.HandlerFunc(s.handleServices)},

@@ -143,6 +143,11 @@ func (nilSource) AddService(context.Context, netip.Prefix) (*roampb.Service, err
 }
 func (nilSource) DeleteService(context.Context, netip.Prefix) error        { return nil }
 func (nilSource) Links(context.Context) (*roampb.ListLinksResponse, error) { return nil, nil }
+func (nilSource) Events(context.Context, uint64) (*roampb.ListEventsResponse, error) {
+	return nil, nil
+}
+func (nilSource) WaitEvents(context.Context, uint64) error                 { return nil }
+func (nilSource) Paths(context.Context) (*roampb.ListPathsResponse, error) { return nil, nil }
 
 func TestNilFromSource(t *testing.T) {
 	s := newTestServer(t, Config{TokenFile: writeToken(t, testToken, 0o600)}, nilSource{})

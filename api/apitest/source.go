@@ -14,8 +14,8 @@ import (
 )
 
 // Source is an in-memory api.Source. The zero value answers with an empty
-// Status, no peers, no BGP neighbours, no routes, no services and no links.
-// It is safe for concurrent use.
+// Status, no peers, no BGP neighbours, no routes, no services, no links, no
+// events and no paths. It is safe for concurrent use.
 //
 // AddService adds a prefix to the services (adding one twice is no error)
 // and DeleteService removes it (deleting one it does not have is no error
@@ -33,6 +33,15 @@ type Source struct {
 	calls     []string
 	err       error
 	linksErr  error
+
+	events     []*roampb.HandoverEvent
+	histograms []*roampb.HandoverHistogram
+	lastID     uint64        // highest event ID set so far
+	revision   uint64        // one more for each SetEvents and SetEventsErr
+	changed    chan struct{} // closed on the next change; nil until waited on
+	eventsErr  error
+	paths      []*roampb.Path
+	pathsErr   error
 }
 
 // SetStatus sets what Status returns (a copy of st).
@@ -84,6 +93,61 @@ func (s *Source) SetLinksErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.linksErr = err
+}
+
+// SetEvents sets the events Events returns (copies of events, with IDs
+// ascending), and counts a change: it wakes WaitEvents. The last ID Events
+// reports is the highest ID set so far.
+func (s *Source) SetEvents(events ...*roampb.HandoverEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = cloneAll(events)
+	for _, e := range events {
+		s.lastID = max(s.lastID, e.GetId())
+	}
+	s.changedLocked()
+}
+
+// SetHistograms sets the histograms Events returns (copies of hs).
+func (s *Source) SetHistograms(hs ...*roampb.HandoverHistogram) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.histograms = cloneAll(hs)
+}
+
+// SetEventsErr makes Events and WaitEvents alone fail with err, e.g. one
+// wrapping api.ErrDisabled for a node without mobility; nil makes them
+// answer again. It wakes WaitEvents. An error set with SetErr comes first.
+func (s *Source) SetEventsErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eventsErr = err
+	s.changedLocked()
+}
+
+// SetPaths sets what Paths returns (copies of paths).
+func (s *Source) SetPaths(paths ...*roampb.Path) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paths = cloneAll(paths)
+}
+
+// SetPathsErr makes Paths alone fail with err, e.g. one wrapping
+// api.ErrDisabled; nil makes it answer again. An error set with SetErr
+// comes first.
+func (s *Source) SetPathsErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pathsErr = err
+}
+
+// changedLocked counts a change of the events and wakes WaitEvents.
+func (s *Source) changedLocked() {
+	s.revision++
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 }
 
 // SetErr makes every method fail with err; nil makes them answer again.
@@ -195,6 +259,58 @@ func (s *Source) Links(ctx context.Context) (*roampb.ListLinksResponse, error) {
 		return nil, err
 	}
 	return &roampb.ListLinksResponse{Links: cloneAll(s.links)}, nil
+}
+
+// Events implements api.Source: the events set with an ID above after.
+func (s *Source) Events(ctx context.Context, after uint64) (*roampb.ListEventsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmp.Or(s.err, s.eventsErr); err != nil {
+		return nil, err
+	}
+	resp := &roampb.ListEventsResponse{LastId: s.lastID, Revision: s.revision, Histograms: cloneAll(s.histograms)}
+	for _, e := range s.events {
+		if e.GetId() > after {
+			resp.Events = append(resp.Events, proto.Clone(e).(*roampb.HandoverEvent))
+		}
+	}
+	return resp, nil
+}
+
+// WaitEvents implements api.Source: it returns when a call of SetEvents or
+// SetEventsErr has changed the revision from revision.
+func (s *Source) WaitEvents(ctx context.Context, revision uint64) error {
+	for {
+		s.mu.Lock()
+		if err := cmp.Or(s.err, s.eventsErr); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if s.revision != revision {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Paths implements api.Source.
+func (s *Source) Paths(ctx context.Context) (*roampb.ListPathsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmp.Or(s.err, s.pathsErr); err != nil {
+		return nil, err
+	}
+	return &roampb.ListPathsResponse{Paths: cloneAll(s.paths)}, nil
 }
 
 // cloneAll deep-copies ms.
