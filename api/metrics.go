@@ -42,6 +42,7 @@ func NewMetrics(cfg MetricsConfig, src Source, log *slog.Logger) (*Metrics, erro
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newPeerCollector(src, log),
 		newLinkCollector(src, log),
+		newMobilityCollector(src, log),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: metrics: %w", err)
