@@ -3,9 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/roamnet/roam/api/roampb"
 )
 
 // status prints the node's status, as a list or as the API's JSON.
@@ -116,4 +123,117 @@ func (c *cli) deleteService(ctx context.Context, cl *client, prefix netip.Prefix
 	}
 	_, err := fmt.Fprintf(c.stdout, "service %s deleted\n", prefix)
 	return err
+}
+
+// followWait is how long one request of roamctl events --follow waits for
+// a change.
+const followWait = 30 * time.Second
+
+// eventsCommand runs "events [--follow]"; args are the arguments after
+// "events". With --follow it prints the events, then every change to them,
+// until ctx is done (Ctrl-C); with -o json, the API's JSON of the first
+// answer and of every later one that has changes, one a line.
+func (c *cli) eventsCommand(ctx context.Context, opts options, args []string) error {
+	sub := newFlagSet("events")
+	sub.StringVar(&opts.output, "o", opts.output, "")
+	var follow bool
+	sub.BoolVar(&follow, "follow", false, "")
+	sub.BoolVar(&follow, "f", false, "")
+	words, err := parseInterspersed(sub, args)
+	if err != nil {
+		return err
+	}
+	if len(words) > 0 {
+		return usageErrorf("events: unexpected argument %q", words[0])
+	}
+	cl, raw, err := c.client(opts)
+	if err != nil {
+		return err
+	}
+	resp, body, err := cl.events(ctx, nil)
+	if err != nil {
+		return err
+	}
+	loc := c.now().Location()
+	switch {
+	case raw:
+		err = writeRaw(c.stdout, body)
+	case !follow:
+		err = formatEvents(c.stdout, resp.GetEvents(), loc)
+	}
+	if err != nil || !follow {
+		return err
+	}
+	// With -o json the follower only keeps track; the JSON is printed here.
+	w := c.stdout
+	if raw {
+		w = io.Discard
+	}
+	f, err := newEventFollower(w, resp, loc)
+	if err != nil {
+		return err
+	}
+	for {
+		q := url.Values{}
+		q.Set("after", strconv.FormatUint(f.after(), 10))
+		q.Set("revision", strconv.FormatUint(resp.GetRevision(), 10))
+		q.Set("wait", followWait.String())
+		next, body, err := cl.events(ctx, q)
+		if ctx.Err() != nil {
+			return nil // interrupted: the way to stop following
+		}
+		if err != nil {
+			return err
+		}
+		if raw && next.GetRevision() != resp.GetRevision() && len(next.GetEvents()) > 0 {
+			if err := writeRaw(c.stdout, body); err != nil {
+				return err
+			}
+		}
+		resp = next
+		if err := f.update(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// pathsCommand runs "paths"; args are the arguments after "paths".
+func (c *cli) pathsCommand(ctx context.Context, opts options, args []string) error {
+	sub := newFlagSet("paths")
+	sub.StringVar(&opts.output, "o", opts.output, "")
+	words, err := parseInterspersed(sub, args)
+	if err != nil {
+		return err
+	}
+	if len(words) > 0 {
+		return usageErrorf("paths: unexpected argument %q", words[0])
+	}
+	cl, raw, err := c.client(opts)
+	if err != nil {
+		return err
+	}
+	resp := &roampb.ListPathsResponse{}
+	body, err := cl.get(ctx, resp, "paths")
+	if err != nil {
+		return err
+	}
+	if raw {
+		return writeRaw(c.stdout, body)
+	}
+	return formatPaths(c.stdout, resp.GetPaths(), c.now())
+}
+
+// events fetches GET /v1/events with the query q; it returns the raw body
+// too. A request with wait may take that long on top of the usual timeout.
+func (cl *client) events(ctx context.Context, q url.Values) (*roampb.ListEventsResponse, []byte, error) {
+	withQuery := *cl
+	base := *cl.base
+	base.RawQuery = q.Encode()
+	withQuery.base = &base
+	if wait, err := time.ParseDuration(q.Get("wait")); err == nil {
+		withQuery.hc = &http.Client{Transport: cl.hc.Transport, Timeout: cl.hc.Timeout + wait}
+	}
+	resp := &roampb.ListEventsResponse{}
+	body, err := withQuery.get(ctx, resp, "events")
+	return resp, body, err
 }
