@@ -12,7 +12,7 @@ GO ?= go
 DEPS := ip:iproute2 tc:iproute2 nft:nftables ping:iputils-ping iperf3:iperf3 \
 	wg:wireguard-tools bird:bird2 tcpdump:tcpdump nsenter:util-linux \
 	unshare:util-linux setsid:util-linux taskset:util-linux mount:mount sysctl:procps \
-	pgrep:procps protoc:protobuf-compiler vtysh:frr
+	pgrep:procps protoc:protobuf-compiler vtysh:frr conntrack:conntrack
 
 ROAMLAB := $(CURDIR)/bin/roamlab
 

@@ -28,6 +28,7 @@ const (
 // shippedLabs are the labs other code and the README rely on; the glob over
 // labs/ must find at least these, so an empty or renamed directory fails.
 var shippedLabs = []string{
+	"labs/ice.clab.yml",
 	"labs/mobile.clab.yml",
 	"labs/nat-symmetric.clab.yml",
 	"labs/nat.clab.yml",

@@ -34,7 +34,7 @@ const (
 // Path states (PathStatus.State).
 const (
 	PathNew          = "new"          // nothing tried yet
-	PathChecking     = "checking"     // a session is gathering, signalling or checking
+	PathChecking     = "checking"     // a session is gathering, signalling or checking (the old pair, if any, stays in use)
 	PathConnected    = "connected"    // a pair is selected: WireGuard's endpoint is set to it
 	PathDisconnected = "disconnected" // the selected pair stopped answering ICE keepalives
 	PathFailed       = "failed"       // no pair works; retried after a backoff
@@ -43,7 +43,7 @@ const (
 // PathStatus is the state of the direct path to one peer.
 type PathStatus struct {
 	State     string
-	Pair      Pair      // the selected pair; zero unless connected
+	Pair      Pair      // the pair in use (WireGuard's endpoint): kept through a restart until a new one is selected or the session fails; zero if none
 	Since     time.Time // of State
 	Sessions  uint64    // ICE sessions started (1 + restarts)
 	LastError string    // why the last session failed; "" if none did
@@ -61,7 +61,7 @@ type DirectConfig struct {
 	// must not block for long. Required.
 	Send func(m *roampb.Signal) error
 	// OnPath is called, on the Direct's goroutine, whenever PathStatus
-	// changes state or pair. Required.
+	// changes state or pair, and for every pair selected. Required.
 	OnPath func(PathStatus)
 	// OnPeerRestart, if set, is called (on the Direct's goroutine) when the
 	// peer restarts ICE on its own: its restart request (controlling end),
@@ -174,7 +174,7 @@ func (d *Direct) setStatus(f func(*PathStatus)) {
 	f(&d.status)
 	st := d.status
 	d.mu.Unlock()
-	if st.State != old.State || st.Pair != old.Pair {
+	if st.State != old.State || st.Pair != old.Pair || st.Since != old.Since && st.State == PathConnected {
 		d.cfg.OnPath(st)
 	}
 }

@@ -124,9 +124,7 @@ func (r *runState) begin(gen uint64) error {
 	r.d.setStatus(func(st *PathStatus) {
 		st.Sessions++
 		st.Retry = time.Time{}
-		if st.State != PathConnected {
-			st.State, st.Since = PathChecking, now
-		}
+		st.State, st.Since = PathChecking, now
 	})
 	return nil
 }

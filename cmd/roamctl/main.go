@@ -34,6 +34,10 @@ commands:
                       routes received, accepted and advertised
   routes              BGP routes, originated and learned (* best path, S stale: kept
                       through a graceful restart), and those installed in the kernel
+  paths               each peer's path: direct (the ICE pair WireGuard uses) or through
+                      a hub, ICE state, endpoint, since when, restarts
+  events [--follow]   handovers: when an underlay change was seen and when the hub path,
+                      each direct path and the routes were back; --follow waits for more
   service list        service prefixes this node announces by BGP
   service add PREFIX  announce PREFIX, e.g. 10.96.0.0/24 or fd00:96::/64 (needs the token)
   service del PREFIX  stop announcing PREFIX (needs the token)
@@ -115,6 +119,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
 
+	switch cmd {
+	case "events":
+		return c.eventsCommand(ctx, opts, rest)
+	case "paths":
+		return c.pathsCommand(ctx, opts, rest)
+	}
 	// Each command takes its flags anywhere after its name.
 	sub := newFlagSet(cmd)
 	switch cmd {

@@ -20,19 +20,20 @@ import (
 
 // Config is roamd's configuration file.
 type Config struct {
-	Node           string        `yaml:"node"`             // this node's name
-	DataDir        string        `yaml:"data_dir"`         // state directory; default /var/lib/roam
-	PrivateKeyFile string        `yaml:"private_key_file"` // default <data_dir>/private.key; created 0600 if missing
-	ListenPort     int           `yaml:"listen_port"`      // WireGuard UDP port; default 51820
-	Role           string        `yaml:"role"`             // node (default) or hub
-	Addresses      []string      `yaml:"addresses"`        // overlay addresses: one IPv4 /32 and/or one IPv6 /128
-	Tunnel         TunnelConfig  `yaml:"tunnel"`
-	Peers          []PeerConfig  `yaml:"peers"`
-	API            APIConfig     `yaml:"api"`
-	Metrics        MetricsConfig `yaml:"metrics"`
-	Log            LogConfig     `yaml:"log"`
-	BGP            *BGPConfig    `yaml:"bgp"` // nil: BGP off
-	Probe          ProbeConfig   `yaml:"probe"`
+	Node           string         `yaml:"node"`             // this node's name
+	DataDir        string         `yaml:"data_dir"`         // state directory; default /var/lib/roam
+	PrivateKeyFile string         `yaml:"private_key_file"` // default <data_dir>/private.key; created 0600 if missing
+	ListenPort     int            `yaml:"listen_port"`      // WireGuard UDP port; default 51820
+	Role           string         `yaml:"role"`             // node (default) or hub
+	Addresses      []string       `yaml:"addresses"`        // overlay addresses: one IPv4 /32 and/or one IPv6 /128
+	Tunnel         TunnelConfig   `yaml:"tunnel"`
+	Peers          []PeerConfig   `yaml:"peers"`
+	API            APIConfig      `yaml:"api"`
+	Metrics        MetricsConfig  `yaml:"metrics"`
+	Log            LogConfig      `yaml:"log"`
+	BGP            *BGPConfig     `yaml:"bgp"` // nil: BGP off
+	Probe          ProbeConfig    `yaml:"probe"`
+	Mobility       MobilityConfig `yaml:"mobility"`
 
 	// Parsed forms, filled by validate.
 	addrs []netip.Prefix
@@ -58,6 +59,7 @@ type PeerConfig struct {
 	ASN                 uint32   `yaml:"asn"`                  // the peer's AS; default derived from its overlay IPv4 like bgp.asn
 	BGP                 *bool    `yaml:"bgp"`                  // a BGP session with this peer when BGP is on; default true
 	Probe               string   `yaml:"probe"`                // probe profile for this peer: fast, default, metered or off; default probe.profile
+	Hub                 bool     `yaml:"hub"`                  // the peer is a hub: it answers STUN on its endpoint, relays signalling and lists the other nodes
 }
 
 // BGPConfig turns on the embedded BGP speaker (present in the file: on).
@@ -134,6 +136,8 @@ type peer struct {
 	asn       uint32 // 0: no BGP session (BGP off, or bgp: false)
 	bgp       bool   // bgp: as written (default true)
 	probe     string // probe profile, "off" when not probed; set by validateProbe
+	hub       bool   // hub: true as written
+	direct    bool   // a direct path found by ICE, not in the file
 }
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -231,6 +235,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateProbe(); err != nil {
+		return err
+	}
+	if err := c.validateMobility(); err != nil {
 		return err
 	}
 	return c.validateBGP()
@@ -484,7 +491,7 @@ func (c *Config) validatePeers() error {
 	}
 	for i, pc := range c.Peers {
 		where := fmt.Sprintf("peers[%d]", i)
-		p := peer{name: pc.Name, endpoint: pc.Endpoint, asn: pc.ASN, bgp: pc.BGP == nil || *pc.BGP}
+		p := peer{name: pc.Name, endpoint: pc.Endpoint, asn: pc.ASN, bgp: pc.BGP == nil || *pc.BGP, hub: pc.Hub}
 		if !nodeNameRe.MatchString(pc.Name) {
 			return fmt.Errorf("config: %s.name: %q is not a valid name", where, pc.Name)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/roamnet/roam/api"
 	"github.com/roamnet/roam/bgp"
 	"github.com/roamnet/roam/bgp/fib"
+	"github.com/roamnet/roam/mobility"
 	"github.com/roamnet/roam/probe"
 	"github.com/roamnet/roam/tunnel"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -38,9 +39,14 @@ type daemon struct {
 	services *services      // set with speaker
 	prober   *probe.Prober  // set by Run when probing is on
 	quality  *qualityPump   // set with prober when BGP is on
+	mob      *mob           // signalling, ICE and handovers; set by Run
+
+	events *mobility.Recorder // handover events
 
 	mu  sync.Mutex
-	cfg *Config // current; guarded by mu
+	cfg *Config // current, as in the file; guarded by mu
+
+	applyMu sync.Mutex // serialises applyPeers
 
 	// tunMu serialises Apply: the configured peers (base) and the
 	// AllowedIPs BGP adds to them (learned) are applied together.
@@ -66,7 +72,8 @@ func newDaemon(cfg *Config, path string, log *slog.Logger) (*daemon, error) {
 	if created {
 		log.Info("created a new private key", "file", cfg.PrivateKeyFile, "public_key", pub.String())
 	}
-	return &daemon{path: path, log: log, key: key, cfg: cfg, started: time.Now()}, nil
+	return &daemon{path: path, log: log, key: key, cfg: cfg, started: time.Now(),
+		events: mobility.NewRecorder(mobility.RecorderConfig{})}, nil
 }
 
 // Run brings the tunnel up, serves the API and metrics, reloads peers on
@@ -124,6 +131,11 @@ func (d *daemon) Run(ctx context.Context) error {
 		return err
 	}
 	runs = append(runs, probeRuns...)
+	mobRuns, err := d.startMobility(cfg)
+	if err != nil {
+		return err
+	}
+	runs = append(runs, mobRuns...)
 	d.log.Info("started", "node", cfg.Node, "role", cfg.Role, "public_key", d.key.PublicKey().String(),
 		"device", dev.Name(), "mode", dev.Mode(), "listen_port", cfg.ListenPort, "peers", len(cfg.peers))
 
@@ -263,8 +275,28 @@ func (d *daemon) reload(ctx context.Context) error {
 	// Keep everything but the peers as it runs.
 	merged := *cur
 	merged.Peers, merged.peers = next.Peers, next.peers
-	st := d.state(ctx, &merged)
-	if err := d.setBase(st, &merged); err != nil {
+	old := d.effective(cur)
+	if err := d.applyPeers(ctx, &merged); err != nil {
+		return err
+	}
+	greet(newPeers(old.peers, d.state(ctx, d.effective(&merged)).Peers), d.log)
+	if d.mob != nil {
+		d.mob.peersChanged()
+	}
+	d.log.Info("reloaded", "peers", len(merged.peers))
+	return nil
+}
+
+// applyPeers makes the tunnel, the BGP sessions and the probes follow the
+// peers of cfg (the file's) and the direct paths found by ICE, and keeps cfg
+// as the running configuration. Reloads and direct path changes call it;
+// it is serialized.
+func (d *daemon) applyPeers(ctx context.Context, cfg *Config) error {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	eff := d.effective(cfg)
+	st := d.state(ctx, eff)
+	if err := d.setBase(st, eff); err != nil {
 		return err
 	}
 	if d.speaker != nil {
@@ -273,24 +305,22 @@ func (d *daemon) reload(ctx context.Context) error {
 		// section, which stays as it runs; without a bgp section the new
 		// peers have no ASN, and the sessions stay too until the restart
 		// fixedChanges asked for.
-		if next.BGP != nil {
-			if err := d.speaker.SetNeighbors(ctx, bgpConfig(&merged, false).Neighbors); err != nil {
-				d.log.Error("reload: BGP sessions do not all follow the new peers", "err", err)
+		if eff.BGP != nil {
+			if err := d.speaker.SetNeighbors(ctx, bgpConfig(eff, false).Neighbors); err != nil {
+				d.log.Error("BGP sessions do not all follow the peers", "err", err)
 			}
 		}
 		// The learned routes are re-planned over the new peers.
 		d.fibs.install()
 	}
 	if d.prober != nil {
-		if err := d.prober.SetTargets(probeTargets(&merged)); err != nil {
-			d.log.Error("reload: probes do not follow the new peers", "err", err)
+		if err := d.prober.SetTargets(probeTargets(eff)); err != nil {
+			d.log.Error("probes do not follow the peers", "err", err)
 		}
 	}
-	greet(newPeers(cur.peers, st.Peers), d.log)
 	d.mu.Lock()
-	d.cfg = &merged
+	d.cfg = cfg
 	d.mu.Unlock()
-	d.log.Info("reloaded", "peers", len(merged.peers))
 	return nil
 }
 

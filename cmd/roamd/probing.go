@@ -32,9 +32,9 @@ func (d *daemon) startProbing(cfg *Config) ([]func(context.Context) error, error
 	runs := []func(context.Context) error{refl.Run}
 	if d.speaker != nil {
 		d.quality = newQualityPump(d.speaker.SetQuality, qualityEvery, d.log)
-		pc.OnChange = d.quality.offer
 		runs = append(runs, d.quality.Run)
 	}
+	pc.OnChange = d.linkChanged
 	prober, err := probe.NewProber(pc, d.log)
 	if err != nil {
 		return nil, err
@@ -44,6 +44,18 @@ func (d *daemon) startProbing(cfg *Config) ([]func(context.Context) error, error
 	}
 	d.prober = prober
 	return append(runs, prober.Run), nil
+}
+
+// linkChanged passes a link's change to BGP and to the direct paths (a
+// direct path whose probes go down restarts ICE). It runs on the prober's
+// goroutine: it must not block.
+func (d *daemon) linkChanged(l probe.Link) {
+	if d.quality != nil {
+		d.quality.offer(l)
+	}
+	if d.mob != nil {
+		d.mob.linkChanged(l)
+	}
 }
 
 // Links implements api.Source: the probed quality of every tunnel.
