@@ -24,7 +24,6 @@ type member struct {
 	name  string
 	key   wgtypes.Key
 	addrs []netip.Prefix
-	hub   bool
 }
 
 // directPeer is the negotiation of the direct path to one member.
@@ -466,6 +465,18 @@ func (m *mob) poke() {
 	case m.kick <- struct{}{}:
 	default:
 	}
+}
+
+// isDirect reports whether name is a peer whose tunnel ICE found.
+func (m *mob) isDirect(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, dp := range m.directs {
+		if dp.m.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // inUse reports whether the direct path carries traffic: a pair is

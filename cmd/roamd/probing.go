@@ -49,7 +49,18 @@ func (d *daemon) startProbing(cfg *Config) ([]func(context.Context) error, error
 // linkChanged passes a link's change to BGP and to the direct paths (a
 // direct path whose probes go down restarts ICE). It runs on the prober's
 // goroutine: it must not block.
+//
+// A direct path found by ICE gives BGP its state only, never a cost: its
+// routes keep local-pref 100 while it is up. The two ends measure the
+// tunnel apart, and if one end preferred the hub while the other kept the
+// direct path, WireGuard's cryptokey routing would drop the hub's packets
+// from prefixes that belong to the direct peer (a lab showed 7-10 s of
+// loss after a move cost two probes on one side). Up and down are decided
+// within a few hundred milliseconds of each other on both ends.
 func (d *daemon) linkChanged(l probe.Link) {
+	if d.mob != nil && d.mob.isDirect(l.Target.Name) && l.Cost != 0 {
+		l.Cost = probe.PerfectCost
+	}
 	if d.quality != nil {
 		d.quality.offer(l)
 	}
@@ -63,14 +74,18 @@ func (d *daemon) Links(ctx context.Context) (*roampb.ListLinksResponse, error) {
 	if d.prober == nil {
 		return nil, errProbeOff
 	}
-	cfg := d.config()
+	cfg := d.effective(d.config())
 	keys := make(map[string]string, len(cfg.peers))
 	for _, p := range cfg.peers {
 		keys[p.name] = p.key.String()
 	}
 	out := &roampb.ListLinksResponse{}
 	for _, l := range d.prober.Links() {
-		out.Links = append(out.Links, linkMessage(l, keys[l.Target.Name], d.speaker != nil))
+		m := linkMessage(l, keys[l.Target.Name], d.speaker != nil)
+		if m.LocalPref != 0 && d.mob != nil && d.mob.isDirect(l.Target.Name) {
+			m.LocalPref = 100 // see linkChanged
+		}
+		out.Links = append(out.Links, m)
 	}
 	return out, nil
 }
