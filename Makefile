@@ -47,6 +47,7 @@ test: deps build
 demo: deps build
 	ROAMLAB='$(ROAMLAB)' bash testbed/demo.sh
 	ROAMLAB='$(ROAMLAB)' bash testbed/demo-quality.sh
+	ROAMLAB='$(ROAMLAB)' bash testbed/demo-mobile.sh
 
 bench: build
 	ROAMLAB_BIN='$(ROAMLAB)' $(GO) test -run '^$$' -bench . -benchtime 1x ./...
