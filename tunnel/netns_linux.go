@@ -2,7 +2,9 @@ package tunnel
 
 import (
 	"fmt"
+	"net"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/tun"
@@ -13,7 +15,8 @@ import (
 // the TUN's MTU by name from its own goroutines, on threads that may be in
 // another namespace (in tests, the root one).
 type netnsRunner struct {
-	ns netns.NsHandle
+	mu sync.Mutex     // close may come while wireguard-go still calls run
+	ns netns.NsHandle // guarded by mu; closed after close
 }
 
 // currentNetns returns a runner for the calling thread's namespace.
@@ -33,7 +36,15 @@ func (r *netnsRunner) run(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := netns.Set(r.ns); err != nil {
+		r.mu.Lock()
+		var err error
+		if r.ns.IsOpen() {
+			err = netns.Set(r.ns)
+		} else {
+			err = net.ErrClosed
+		}
+		r.mu.Unlock()
+		if err != nil {
 			errc <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
@@ -42,7 +53,11 @@ func (r *netnsRunner) run(fn func() error) error {
 	return <-errc
 }
 
-func (r *netnsRunner) close() error { return r.ns.Close() }
+func (r *netnsRunner) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ns.Close()
+}
 
 // netnsTUN is a TUN device whose MTU is read in its own namespace
 // (tun.NativeTun asks by interface name on the calling thread).
