@@ -282,6 +282,9 @@ func (d *daemon) reload(ctx context.Context) error {
 	greet(newPeers(old.peers, d.state(ctx, d.effective(&merged)).Peers), d.log)
 	if d.mob != nil {
 		d.mob.peersChanged()
+		if d.mob.watcher != nil {
+			d.mob.watcher.SetTargets(hubUnderlay(&merged))
+		}
 	}
 	d.log.Info("reloaded", "peers", len(merged.peers))
 	return nil
