@@ -127,6 +127,11 @@ func TestSTUNConnServe(t *testing.T) {
 		t.Fatalf("no answer from the hub's port: %v", err)
 	}
 	checkAnswer(t, req, buf[:n], cl.LocalAddr().(*net.UDPAddr).AddrPort())
+	// The counter moves after the send returns, which may be after the
+	// client read the answer.
+	for deadline := time.Now().Add(time.Second); c.Served() != 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if c.Served() != 1 {
 		t.Errorf("served %d, want 1", c.Served())
 	}
