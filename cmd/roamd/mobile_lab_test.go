@@ -315,6 +315,21 @@ func wifiRepair(t testing.TB, file string) hoMove {
 	}}
 }
 
+// preferUplink makes the other uplink the default while both keep working,
+// as a phone that moves to a better network before the old one is gone:
+// wifi's default route gets metric 200 (lte's 100 wins) or 0 again. The
+// old path still answers until the new one is in use (make-before-break).
+func preferUplink(t testing.TB, file string, lte bool) hoMove {
+	from, to, nat, desc := "0", "200", mobLTENAT, "prefer lte, wifi still up"
+	if !lte {
+		from, to, nat, desc = "200", "0", mobWifiNAT, "prefer wifi again"
+	}
+	return hoMove{"uplink switch", desc, nat, func() {
+		node{t, file, "mobile"}.mustRun("sh", "-c", "ip route del default via 192.0.2.1 dev eth1 metric "+from+
+			" && ip route add default via 192.0.2.1 dev eth1 metric "+to)
+	}}
+}
+
 // renumber gives mobile's wifi link a new address, as a new DHCP lease on
 // the same network does: the old one goes (and with it the default route
 // via wifi), the new one comes, and the default route is added again.
@@ -515,8 +530,9 @@ func waitMobileLab(t testing.TB, file string) {
 // NAT, while mpod is pinged every 10 ms from ppod (behind peer, over the
 // direct path) and from bird (an external BGP router behind the hub). Five
 // round trips wifi -> lte -> wifi (a carrier cut of wifi and its repair: 10
-// moves), then four renumberings of the wifi link (192.0.2.2 -> .3 -> .2 ->
-// .3 -> .2). After each move: both streams answer again within 5 s, mobile
+// moves), two round trips between the uplinks while both work (wifi's
+// default route made worse than lte's and back: make-before-break), then
+// four renumberings of the wifi link (192.0.2.2 -> .3 -> .2 -> .3 -> .2). After each move: both streams answer again within 5 s, mobile
 // records a handover event with its hub_path, direct_path peer and routes
 // marks, the hub routes mobile's pod to it at the NAT now in use, and
 // peer's direct path to mobile has its endpoint there. The measured times
@@ -548,6 +564,9 @@ func TestMobileLab(t *testing.T) {
 	moves := []hoMove{}
 	for range 5 {
 		moves = append(moves, wifiCut(t, file), wifiRepair(t, file))
+	}
+	for range 2 {
+		moves = append(moves, preferUplink(t, file, true), preferUplink(t, file, false))
 	}
 	addrs := []string{"192.0.2.2", "192.0.2.3", "192.0.2.2", "192.0.2.3", "192.0.2.2"}
 	for i := 0; i+1 < len(addrs); i++ {
