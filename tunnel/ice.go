@@ -22,10 +22,13 @@ import (
 // server-reflexive pair held 500 ms, keepalive 2 s, disconnected after 5 s,
 // failed 25 s later) are made for media sessions that start once; a moving
 // node wants the first pair that works, at once, and to hear early that it
-// stopped working. The WireGuard path itself is judged by the link probes.
+// stopped working. Keepalives go every second, so that three in a row
+// must be lost before a pair is disconnected (with 2 s, one late pair of
+// keepalives on a loaded machine did it). The WireGuard path itself is
+// judged by the link probes.
 const (
 	iceCheckInterval       = 50 * time.Millisecond
-	iceKeepalive           = 2 * time.Second
+	iceKeepalive           = time.Second
 	iceDisconnectedTimeout = 4 * time.Second
 	iceFailedTimeout       = 4 * time.Second
 	// stunMappingTTL is how long a server-reflexive address learned from a
