@@ -141,8 +141,10 @@ func (s *Sealer) PublicKey() wgtypes.Key { return s.pub }
 
 // Seal seals m for the node whose public key is to and returns the
 // marshalled roampb.SignalEnvelope. It sets m.Seq to the sender's next
-// counter (the larger of the last one plus one and the clock in
-// nanoseconds, so it keeps increasing across restarts) and m.Sent to now
+// counter: the Sealer's start time in seconds in the high 32 bits, so it
+// keeps increasing across restarts a second or more apart, and a count in
+// the low ones, so that consecutive signals are consecutive seqs and the
+// replay window (128 seqs) takes them in any order. It sets m.Sent to now
 // if it is unset. It refuses a Signal the recipient would drop as
 // malformed, and one that does not fit in MaxSignalSize.
 func (s *Sealer) Seal(to wgtypes.Key, m *roampb.Signal) ([]byte, error) {
@@ -155,7 +157,10 @@ func (s *Sealer) Seal(to wgtypes.Key, m *roampb.Signal) ([]byte, error) {
 	}
 	now := s.now()
 	s.mu.Lock()
-	s.seq = max(s.seq+1, uint64(now.UnixNano()))
+	if s.seq == 0 {
+		s.seq = uint64(now.Unix()) << 32
+	}
+	s.seq++
 	m.Seq = s.seq
 	s.mu.Unlock()
 	if m.Sent == nil {

@@ -409,7 +409,7 @@ func TestSealerSeq(t *testing.T) {
 		if _, err := sa.Seal(b.PublicKey(), m); err != nil {
 			t.Fatal(err)
 		}
-		if m.Seq <= last || (i == 0 && m.Seq != uint64(now.UnixNano())) {
+		if m.Seq <= last || m.Seq != uint64(now.Unix())<<32+uint64(i)+1 {
 			t.Fatalf("seal %d at a still clock: seq %d after %d", i, m.Seq, last)
 		}
 		last = m.Seq
@@ -494,5 +494,31 @@ func BenchmarkSealOpen(b *testing.B) {
 		if _, _, err := sc.Open(pkt); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSealerReorder: signals sealed one after the other are consecutive
+// seqs, so the recipient takes them in any order (a later one overtaking
+// an earlier one through another hub), each once.
+func TestSealerReorder(t *testing.T) {
+	now := signalEpoch
+	a, b := newTestKey(t), newTestKey(t)
+	sa, sb := newTestSealer(a, &now), newTestSealer(b, &now, a)
+	var pkts [][]byte
+	for range 20 {
+		pkt, err := sa.Seal(b.PublicKey(), testOffer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, pkt)
+		now = now.Add(time.Millisecond)
+	}
+	for i := len(pkts) - 1; i >= 0; i-- {
+		if _, _, err := sb.Open(pkts[i]); err != nil {
+			t.Fatalf("signal %d, opened after the %d sealed later: %v", i, len(pkts)-1-i, err)
+		}
+	}
+	if _, _, err := sb.Open(pkts[3]); !errors.Is(err, ErrSignalReplay) {
+		t.Errorf("signal 3 again: %v, want a replay", err)
 	}
 }
