@@ -1,9 +1,12 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/roamnet/roam/api/roampb"
@@ -181,6 +184,13 @@ func (d *Direct) setStatus(f func(*PathStatus)) {
 
 func (d *Direct) send(m *roampb.Signal) {
 	if err := d.cfg.Send(m); err != nil {
-		d.log.Debug("direct path: signal not sent", "err", err)
+		// A send fails when no hub takes it (the overlay is down: the
+		// retransmissions cover that) or when the signal cannot be sealed
+		// (too large, malformed), which no retry mends: say so.
+		level := slog.LevelDebug
+		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ENETUNREACH) {
+			level = slog.LevelInfo
+		}
+		d.log.Log(context.Background(), level, "direct path: signal not sent", "err", err)
 	}
 }

@@ -10,18 +10,18 @@ import (
 
 // negotiation is one ICE session with the peer.
 type negotiation struct {
-	gen      uint64
-	s        *Session
-	started  time.Time
-	cands    []string       // local candidates gathered so far
-	sent     bool           // our offer or answer went out
-	reply    *roampb.Signal // that offer or answer, for retransmission
-	pending  []string       // the peer's candidates that came before its credentials
-	remote   bool           // the peer's credentials are known and checks started
-	sendAt   time.Time      // send the credentials now even if gathering goes on
-	resend   time.Time      // retransmit the offer; zero: not waiting for an answer
-	retry    time.Duration  // the next retransmission interval
-	deadline time.Time      // give up the offer or the checks; zero: none
+	gen         uint64
+	s           *Session
+	started     time.Time
+	cands       []string      // local candidates gathered so far
+	sent        bool          // our offer or answer went out
+	pending     []string      // the peer's candidates that came before its credentials
+	remoteCands int           // the peer's candidates added
+	remote      bool          // the peer's credentials are known and checks started
+	sendAt      time.Time     // send the credentials now even if gathering goes on
+	resend      time.Time     // retransmit the offer; zero: not waiting for an answer
+	retry       time.Duration // the next retransmission interval
+	deadline    time.Time     // give up the offer or the checks; zero: none
 }
 
 // runState is Direct.Run's state; only its goroutine touches it.
@@ -32,7 +32,23 @@ type runState struct {
 	retryAt  time.Time    // retry after a failure; zero: none
 	lastGen  uint64       // the newest generation started or answered
 	asked    time.Time    // when this (controlled) end last asked for a restart
+
+	// A controlled end asks for a restart until an offer of a newer
+	// generation comes, retransmitting like an offer.
+	ask      *roampb.Signal // the request; nil when not asking
+	askAt    time.Time      // retransmit it then
+	askRetry time.Duration
+	askUntil time.Time // stop asking then (the controlling end retries on its own)
+
+	// The peer's candidates of a newer generation than this controlled
+	// end has answered: its candidates overtook its offer.
+	earlyGen uint64
+	early    []string
 }
+
+// maxRemoteCandidates bounds the candidates taken from the peer per
+// session (RFC 8445 suggests at most 100 candidate pairs).
+const maxRemoteCandidates = 100
 
 // Run negotiates until ctx ends, then closes the session.
 func (d *Direct) Run(ctx context.Context) error {
@@ -69,6 +85,9 @@ func (r *runState) next() time.Time {
 			next = t
 		}
 	}
+	if r.ask != nil {
+		earlier(r.askAt)
+	}
 	if n := r.n; n != nil {
 		if !n.sent {
 			earlier(n.sendAt)
@@ -94,9 +113,17 @@ func (r *runState) tick(now time.Time) {
 	case n != nil && !n.sent && !now.Before(n.sendAt):
 		r.sendCredentials()
 	case n != nil && !n.resend.IsZero() && !now.Before(n.resend):
-		r.d.send(n.reply)
+		r.d.send(r.reply()) // with the candidates gathered since
 		n.retry *= 2
 		n.resend = now.Add(n.retry)
+	case r.ask != nil && !now.Before(r.askAt):
+		if now.After(r.askUntil) {
+			r.ask = nil
+			break
+		}
+		r.d.send(r.ask)
+		r.askRetry *= 2
+		r.askAt = now.Add(r.askRetry)
 	case n == nil && !r.retryAt.IsZero() && !now.Before(r.retryAt):
 		r.retryAt = time.Time{}
 		r.restart(ReasonRetry)
@@ -150,8 +177,11 @@ func (r *runState) restart(reason string) {
 		return
 	}
 	if !r.d.cfg.Controlling {
-		r.asked = time.Now()
-		r.d.send(&roampb.Signal{Body: &roampb.Signal_Restart{Restart: &roampb.IceRestart{Reason: reason}}})
+		now := time.Now()
+		r.asked = now
+		r.ask = &roampb.Signal{Body: &roampb.Signal_Restart{Restart: &roampb.IceRestart{Reason: reason}}}
+		r.askRetry, r.askAt, r.askUntil = offerRetry, now.Add(offerRetry), now.Add(offerGiveUp)
+		r.d.send(r.ask)
 		return
 	}
 	gen := uint64(time.Now().UnixNano())
@@ -168,27 +198,49 @@ func (r *runState) restart(reason string) {
 // with the candidates gathered so far.
 func (r *runState) sendCredentials() {
 	n := r.n
-	ufrag, pwd := n.s.Credentials()
-	cands := append([]string(nil), n.cands...)
 	if r.d.cfg.Controlling {
-		n.reply = &roampb.Signal{Session: n.gen, Body: &roampb.Signal_Offer{Offer: &roampb.IceOffer{Ufrag: ufrag, Pwd: pwd, Candidates: cands}}}
 		n.retry = offerRetry
 		n.resend = time.Now().Add(n.retry)
 		n.deadline = time.Now().Add(offerGiveUp)
-	} else {
-		n.reply = &roampb.Signal{Session: n.gen, Body: &roampb.Signal_Answer{Answer: &roampb.IceAnswer{Ufrag: ufrag, Pwd: pwd, Candidates: cands}}}
 	}
 	n.sent = true
-	r.d.send(n.reply)
+	r.d.send(r.reply())
+}
+
+// reply is the offer (controlling) or answer (controlled) of the current
+// session with every candidate gathered so far: a retransmission also
+// carries those that went out in candidates messages, which may have been
+// lost.
+func (r *runState) reply() *roampb.Signal {
+	n := r.n
+	ufrag, pwd := n.s.Credentials()
+	cands := append([]string(nil), n.cands...)
+	if r.d.cfg.Controlling {
+		return &roampb.Signal{Session: n.gen, Body: &roampb.Signal_Offer{Offer: &roampb.IceOffer{Ufrag: ufrag, Pwd: pwd, Candidates: cands}}}
+	}
+	return &roampb.Signal{Session: n.gen, Body: &roampb.Signal_Answer{Answer: &roampb.IceAnswer{Ufrag: ufrag, Pwd: pwd, Candidates: cands}}}
+}
+
+// addRemote adds the peer's candidates to the session, up to
+// maxRemoteCandidates in all.
+func (r *runState) addRemote(cands []string) {
+	n := r.n
+	room := maxRemoteCandidates - n.remoteCands
+	if len(cands) > room {
+		r.d.log.Info("direct path: the peer sent too many candidates; the rest are left out", "max", maxRemoteCandidates)
+		cands = cands[:max(room, 0)]
+	}
+	n.remoteCands += len(cands)
+	if err := n.s.AddRemote(cands); err != nil {
+		r.d.log.Info("direct path: bad candidates from the peer", "err", err)
+	}
 }
 
 // startChecks takes the peer's credentials and candidates and starts the
 // connectivity checks.
 func (r *runState) startChecks(ufrag, pwd string, cands []string) {
 	n := r.n
-	if err := n.s.AddRemote(append(n.pending, cands...)); err != nil {
-		r.d.log.Info("direct path: bad candidates from the peer", "err", err)
-	}
+	r.addRemote(append(n.pending, cands...))
 	n.pending = nil
 	n.remote = true
 	n.resend = time.Time{}
@@ -207,7 +259,7 @@ func (r *runState) signal(m *roampb.Signal) {
 		}
 		if n != nil && m.GetSession() == n.gen {
 			if n.sent {
-				r.d.send(n.reply) // our answer was lost
+				r.d.send(r.reply()) // our answer was lost
 			}
 			return
 		}
@@ -217,10 +269,15 @@ func (r *runState) signal(m *roampb.Signal) {
 		if st := r.d.Status().State; (st == PathConnected || st == PathDisconnected) && time.Since(r.asked) > offerGiveUp {
 			r.peerRestarted("new offer")
 		}
+		r.ask = nil
 		if err := r.begin(m.GetSession()); err != nil {
 			r.fail(err.Error())
 			return
 		}
+		if r.earlyGen == m.GetSession() {
+			r.n.pending = r.early
+		}
+		r.earlyGen, r.early = 0, nil
 		r.startChecks(b.Offer.GetUfrag(), b.Offer.GetPwd(), b.Offer.GetCandidates())
 	case *roampb.Signal_Answer:
 		if !r.d.cfg.Controlling || n == nil || m.GetSession() != n.gen || n.remote {
@@ -228,15 +285,19 @@ func (r *runState) signal(m *roampb.Signal) {
 		}
 		r.startChecks(b.Answer.GetUfrag(), b.Answer.GetPwd(), b.Answer.GetCandidates())
 	case *roampb.Signal_Candidates:
-		if n == nil || m.GetSession() != n.gen {
-			return
-		}
-		if !n.remote {
-			n.pending = append(n.pending, b.Candidates.GetCandidates()...)
-			return
-		}
-		if err := n.s.AddRemote(b.Candidates.GetCandidates()); err != nil {
-			r.d.log.Info("direct path: bad candidates from the peer", "err", err)
+		cands := b.Candidates.GetCandidates()
+		switch {
+		case !r.d.cfg.Controlling && m.GetSession() > r.lastGen:
+			// Ahead of the offer they belong to: kept for it.
+			if m.GetSession() != r.earlyGen {
+				r.earlyGen, r.early = m.GetSession(), nil
+			}
+			r.early = append(r.early, cands[:min(len(cands), maxRemoteCandidates-len(r.early))]...)
+		case n == nil || m.GetSession() != n.gen:
+		case !n.remote:
+			n.pending = append(n.pending, cands[:min(len(cands), maxRemoteCandidates-len(n.pending))]...)
+		default:
+			r.addRemote(cands)
 		}
 	case *roampb.Signal_Restart:
 		if r.d.cfg.Controlling {

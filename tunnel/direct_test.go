@@ -189,3 +189,31 @@ func TestDirectSymmetricFails(t *testing.T) {
 	default:
 	}
 }
+
+// TestDirectRestartRequestLost: the controlled end's restart request is
+// lost on the way; it asks again until the controlling end starts a new
+// session.
+func TestDirectRestartRequestLost(t *testing.T) {
+	lab := newVNetLab(t, natEndpointIndependent, natEndpointIndependent)
+	var dropNext atomic.Bool
+	p := newDirectPair(t, lab, func(from string, m *roampb.Signal) bool {
+		return from == "b" && bodyKind(m) == "restart" && dropNext.CompareAndSwap(true, false)
+	})
+	waitState(t, "a", p.pathsA, PathConnected, 10*time.Second)
+	before := p.a.Status().Sessions
+	time.Sleep(restartHold)
+	dropNext.Store(true)
+	start := time.Now()
+	p.b.Restart("underlay changed")
+	deadline := time.Now().Add(5 * time.Second)
+	for st := p.a.Status(); st.Sessions == before || st.State != PathConnected || st.Since.Before(start); st = p.a.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a is %+v 5 s after b's lost restart request: want a new connected session", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if dropNext.Load() {
+		t.Fatal("no restart request was sent")
+	}
+	t.Logf("new session after the lost request: %v", time.Since(start).Round(time.Millisecond))
+}

@@ -341,7 +341,9 @@ func (s *Session) Start(remoteUfrag, remotePwd string) {
 // Close stops the agent and waits for its checks to end.
 func (s *Session) Close() {
 	s.cancel()
-	_ = s.agent.Close()
+	// GracefulClose also waits for the agent's own goroutines; Close is
+	// never called from one of its callbacks.
+	_ = s.agent.GracefulClose()
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
