@@ -48,6 +48,7 @@ type PathStatus struct {
 	State     string
 	Pair      Pair      // the pair in use (WireGuard's endpoint): kept through a restart until a new one is selected or the session fails; zero if none
 	Since     time.Time // of State
+	Selected  time.Time // when Pair was selected; zero if none
 	Sessions  uint64    // ICE sessions started (1 + restarts)
 	LastError string    // why the last session failed; "" if none did
 	Retry     time.Time // when a failed path is tried again; zero if not scheduled

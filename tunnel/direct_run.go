@@ -166,7 +166,7 @@ func (r *runState) fail(why string) {
 	r.retryAt = time.Now().Add(delay)
 	r.d.log.Info("direct path: session failed", "why", why, "retry_in", delay.Round(time.Millisecond), "failures", r.failures)
 	r.d.setStatus(func(st *PathStatus) {
-		st.State, st.Since, st.Pair, st.LastError, st.Retry = PathFailed, time.Now(), Pair{}, why, r.retryAt
+		st.State, st.Since, st.Pair, st.Selected, st.LastError, st.Retry = PathFailed, time.Now(), Pair{}, time.Time{}, why, r.retryAt
 	})
 }
 
@@ -335,7 +335,8 @@ func (r *runState) event(ev sessionEvent) {
 		n.deadline = time.Time{}
 		r.d.log.Info("direct path: connected", "pair", ev.pair.String(), "took", time.Since(n.started).Round(time.Millisecond))
 		r.d.setStatus(func(st *PathStatus) {
-			st.State, st.Since, st.Pair, st.LastError = PathConnected, time.Now(), *ev.pair, ""
+			now := time.Now()
+			st.State, st.Since, st.Selected, st.Pair, st.LastError = PathConnected, now, now, *ev.pair, ""
 		})
 	case ev.state == "failed":
 		r.fail("ice: the selected pair stopped answering")

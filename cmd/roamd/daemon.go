@@ -292,11 +292,15 @@ func (d *daemon) reload(ctx context.Context) error {
 
 // applyPeers makes the tunnel, the BGP sessions and the probes follow the
 // peers of cfg (the file's) and the direct paths found by ICE, and keeps cfg
-// as the running configuration. Reloads and direct path changes call it;
-// it is serialized.
+// as the running configuration; a nil cfg is the running one, read under
+// the lock (so a reload that runs meanwhile is not undone). Reloads and
+// direct path changes call it; it is serialized.
 func (d *daemon) applyPeers(ctx context.Context, cfg *Config) error {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	if cfg == nil {
+		cfg = d.config()
+	}
 	eff := d.effective(cfg)
 	st := d.state(ctx, eff)
 	if err := d.setBase(st, eff); err != nil {

@@ -35,7 +35,11 @@ type handover struct {
 	seen   time.Time
 	hubOK  bool
 	direct map[string]bool // direct paths that were connected: back yet?
-	done   bool
+	// sessions are the BGP neighbours established when it began: the
+	// routes are back when they are again (a peer that was offline then
+	// does not hold the event up).
+	sessions map[netip.Addr]bool
+	done     bool
 }
 
 // underlayChanged handles an event of the watcher: a change that moves
@@ -52,8 +56,9 @@ func (m *mob) underlayChanged(ev mobility.Event) {
 		return
 	}
 	rec := m.d.events
+	sessions := m.establishedSessions()
 	m.mu.Lock()
-	ho := handover{seen: ev.Seen, direct: map[string]bool{}}
+	ho := handover{seen: ev.Seen, direct: map[string]bool{}, sessions: sessions}
 	expect := []mobility.Expect{{Phase: mobility.PhaseHubPath}}
 	for _, dp := range m.directs {
 		if dp.inUse(dp.dir.Status()) {
@@ -114,6 +119,28 @@ func (m *mob) follow(id uint64) {
 			return
 		}
 	}
+}
+
+// establishedSessions are the BGP neighbours established now; nil without
+// BGP or when the speaker does not answer within a second.
+func (m *mob) establishedSessions() map[netip.Addr]bool {
+	sp := m.d.speaker
+	if sp == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, time.Second)
+	defer cancel()
+	ns, err := sp.Neighbors(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[netip.Addr]bool{}
+	for _, n := range ns {
+		if n.State == "established" {
+			out[n.Address] = true
+		}
+	}
+	return out
 }
 
 func (m *mob) pingHubs() {
@@ -187,15 +214,10 @@ func (m *mob) converged(id uint64) bool {
 	if !ok {
 		return false
 	}
-	if sp := m.d.speaker; sp != nil {
-		ctx, cancel := context.WithTimeout(m.ctx, time.Second)
-		ns, err := sp.Neighbors(ctx)
-		cancel()
-		if err != nil {
-			return false
-		}
-		for _, n := range ns {
-			if n.State != "established" {
+	if m.d.speaker != nil {
+		now := m.establishedSessions()
+		for a := range ho.sessions {
+			if !now[a] {
 				return false
 			}
 		}
@@ -242,7 +264,7 @@ func (m *mob) linkChanged(l probe.Link) {
 	found := false
 	for _, dp := range m.directs {
 		if dp.m.name == l.Target.Name {
-			dp.down, found = true, true
+			dp.down, dp.downAt, found = true, time.Now(), true
 			dp.dir.Restart("probes down")
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,7 +31,8 @@ type member struct {
 type directPeer struct {
 	m      member
 	dir    *tunnel.Direct
-	down   bool // its probes went down; cleared by the next pair selected (guarded by mob.mu)
+	down   bool      // its probes went down; cleared by the next pair selected (guarded by mob.mu)
+	downAt time.Time // when
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -60,6 +62,7 @@ type mob struct {
 	members map[wgtypes.Key][]member // by the hub that listed them
 	directs map[wgtypes.Key]*directPeer
 	listed  bool                 // a directory arrived
+	stopped bool                 // Run is ending: no new direct paths
 	ho      handover             // the open handover of this node, if any
 	peerEv  map[string]peerEvent // open events of peers that moved, by name
 	pongs   chan wgtypes.Key
@@ -128,6 +131,9 @@ func (d *daemon) startMobility(cfg *Config) ([]func(context.Context) error, erro
 // over on underlay changes until ctx ends; then it stops every direct path.
 func (m *mob) Run(ctx context.Context) error {
 	defer func() {
+		m.mu.Lock()
+		m.stopped = true
+		m.mu.Unlock()
 		m.cancel()
 		m.wg.Wait()
 		if m.ice != nil {
@@ -168,7 +174,7 @@ func (m *mob) Run(ctx context.Context) error {
 				ask.Reset(2 * time.Second)
 			}
 		case <-m.kick:
-			if err := m.d.applyPeers(ctx, m.d.config()); err != nil {
+			if err := m.d.applyPeers(ctx, nil); err != nil {
 				m.log.Error("direct paths: peers not applied", "err", err)
 			}
 		case ev := <-events:
@@ -291,6 +297,9 @@ func (m *mob) onSignal(from wgtypes.Key, s *roampb.Signal) {
 			}
 			return
 		}
+		if !m.isHubKey(from) {
+			return
+		}
 		select {
 		case m.pongs <- from:
 		default:
@@ -378,8 +387,16 @@ func (m *mob) setDirectory(hub wgtypes.Key, dir *roampb.Directory) {
 	cfg := m.d.config()
 	pub := m.d.key.PublicKey()
 	configured := map[wgtypes.Key]bool{}
+	names := map[string]bool{}
+	used := map[netip.Addr]bool{} // overlay addresses and routes taken
+	for _, a := range cfg.addrs {
+		used[a.Addr()] = true
+	}
 	for _, p := range cfg.peers {
-		configured[p.key] = true
+		configured[p.key], names[p.name] = true, true
+		for _, a := range slices.Concat(p.addrs, p.routes) {
+			used[a.Addr()] = true
+		}
 	}
 	var list []member
 	for _, mb := range dir.GetMembers() {
@@ -388,9 +405,24 @@ func (m *mob) setDirectory(hub wgtypes.Key, dir *roampb.Directory) {
 			continue
 		}
 		addrs, err := overlayAddrs("directory member "+mb.GetName(), mb.GetAddresses())
-		if err != nil || !overlayIPv4(addrs).IsValid() || !nodeNameRe.MatchString(mb.GetName()) {
+		switch {
+		case err != nil:
+		case !overlayIPv4(addrs).IsValid():
+			err = errors.New("no IPv4 overlay address")
+		case !nodeNameRe.MatchString(mb.GetName()):
+			err = errors.New("not a valid name")
+		case names[mb.GetName()]:
+			err = errors.New("the name is a configured peer's, or listed twice")
+		case slices.ContainsFunc(addrs, func(a netip.Prefix) bool { return used[a.Addr()] }):
+			err = errors.New("an overlay address is taken")
+		}
+		if err != nil {
 			m.log.Info("directory: member left out", "hub", hub, "member", mb.GetName(), "err", err)
 			continue
+		}
+		names[mb.GetName()] = true
+		for _, a := range addrs {
+			used[a.Addr()] = true
 		}
 		list = append(list, member{name: mb.GetName(), key: key, addrs: addrs})
 	}
@@ -411,10 +443,18 @@ func (m *mob) syncDirects() {
 	self := m.d.key.PublicKey()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.stopped {
+		return
+	}
+	// Hubs may list a node differently (each names its peers in its own
+	// file): the first hub in the configuration wins, so that directories
+	// arriving in any order give the same result.
 	want := map[wgtypes.Key]member{}
-	for _, list := range m.members {
-		for _, mb := range list {
-			want[mb.key] = mb
+	for _, h := range cfg.hubPeers() {
+		for _, mb := range m.members[h.key] {
+			if _, ok := want[mb.key]; !ok {
+				want[mb.key] = mb
+			}
 		}
 	}
 	changed := false
@@ -497,16 +537,16 @@ func (m *mob) pathChanged(name string, st tunnel.PathStatus) {
 		m.log.Info("direct path: "+st.State, "peer", name)
 	}
 	m.poke()
-	if st.State == tunnel.PathConnected {
+	if st.State == tunnel.PathConnected && !st.Selected.IsZero() {
 		m.mu.Lock()
 		for _, dp := range m.directs {
-			if dp.m.name == name {
+			if dp.m.name == name && st.Selected.After(dp.downAt) {
 				dp.down = false
 			}
 		}
 		m.mu.Unlock()
-		m.markDirect(name, st.Since)
-		m.markPeer(name, st.Since)
+		m.markDirect(name, st.Selected)
+		m.markPeer(name, st.Selected)
 	}
 }
 

@@ -64,6 +64,7 @@ func member2(t *testing.T, name string, key wgtypes.Key, hub bool, addrs ...stri
 // TestDirectory: a hub's directory gives a direct path negotiation to each
 // other node it lists, and to nothing else: not this node, not a configured
 // peer, not a hub, not a member with a bad name or without an IPv4 overlay
+// address, not one that takes a configured peer's name or overlay
 // address. Until ICE selects a pair the node is a bare WireGuard peer (no
 // allowed IPs, no BGP session, no probes); signals from it are accepted.
 func TestDirectory(t *testing.T) {
@@ -72,7 +73,7 @@ func TestDirectory(t *testing.T) {
 	self := d.key.PublicKey()
 	hubKey := cfg.peers[0].key
 	var keys []wgtypes.Key
-	for range 5 {
+	for range 7 {
 		k, _ := wgtypes.GeneratePrivateKey()
 		keys = append(keys, k.PublicKey())
 	}
@@ -84,6 +85,8 @@ func TestDirectory(t *testing.T) {
 		member2(t, "bad name!", keys[2], false, "100.64.0.4/32"),
 		member2(t, "v6only", keys[3], false, "fd00:64::5/128"),
 		member2(t, "e", keys[4], false, "100.64.0.6/32", "fd00:64::6/128"),
+		member2(t, "b", keys[5], false, "100.64.0.7/32"), // a configured peer's name
+		member2(t, "f", keys[6], false, "100.64.0.2/32"), // b's overlay address
 	}}}})
 	m.mu.Lock()
 	got := map[string]bool{}
