@@ -364,8 +364,17 @@ func prefixStrings(ps []netip.Prefix) []string {
 
 // sendDirectory sends the hub's directory to one node.
 func (m *mob) sendDirectory(to wgtypes.Key) {
-	if a, ok := m.lookup(to); ok {
-		m.send(netip.AddrPortFrom(a, m.port), to, &roampb.Signal{Body: &roampb.Signal_Directory{Directory: m.directory()}})
+	a, ok := m.lookup(to)
+	if !ok {
+		return
+	}
+	err := m.sig.SendTo(netip.AddrPortFrom(a, m.port), to, &roampb.Signal{Body: &roampb.Signal_Directory{Directory: m.directory()}})
+	switch {
+	case errors.Is(err, tunnel.ErrSignalTooLarge):
+		// Nodes keep asking and find no direct paths: say why, loudly.
+		m.log.Warn("hub: the directory does not fit in one signal; nodes get none (too many peers)", "peers", len(m.d.config().peers), "err", err)
+	case err != nil:
+		m.log.Debug("directory not sent", "to", to, "err", err)
 	}
 }
 
