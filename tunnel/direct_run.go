@@ -263,8 +263,14 @@ func (r *runState) signal(m *roampb.Signal) {
 			}
 			return
 		}
-		if m.GetSession() <= r.lastGen {
-			return // an old offer, retransmitted or reordered
+		if m.GetSession() <= r.lastGen && n != nil {
+			// An old offer, retransmitted or reordered. With no session
+			// (none yet, or the last one failed) it is taken anyway: a
+			// controlling peer restarted with its clock stepped back offers
+			// lower generations, which would be ignored until its clock
+			// passed the old ones; a stale offer only starts a session
+			// that fails.
+			return
 		}
 		if st := r.d.Status().State; (st == PathConnected || st == PathDisconnected) && time.Since(r.asked) > offerGiveUp {
 			r.peerRestarted("new offer")

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -216,4 +217,20 @@ func TestDirectRestartRequestLost(t *testing.T) {
 		t.Fatal("no restart request was sent")
 	}
 	t.Logf("new session after the lost request: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDirectLowerGeneration: a controlled end that answered a generation
+// higher than its peer's clock now gives (the peer restarted with its clock
+// stepped back) takes the peer's offers again once its own session failed.
+func TestDirectLowerGeneration(t *testing.T) {
+	lab := newVNetLab(t, natEndpointIndependent, natEndpointIndependent)
+	p := newDirectPair(t, lab, nil)
+	waitState(t, "a", p.pathsA, PathConnected, 10*time.Second)
+	// An offer from "the future": b answers it, and its session fails
+	// (nobody behind it), as does a's (b closed its old agent).
+	p.b.Handle(&roampb.Signal{Session: math.MaxUint64 - 1, Body: &roampb.Signal_Offer{Offer: &roampb.IceOffer{
+		Ufrag: "futureufrag", Pwd: "futurepasswordfuturepassword"}}})
+	waitState(t, "b", p.pathsB, PathFailed, 20*time.Second)
+	waitState(t, "b", p.pathsB, PathConnected, 30*time.Second)
+	waitState(t, "a", p.pathsA, PathConnected, 10*time.Second)
 }
